@@ -1,0 +1,159 @@
+"""Result objects in the style of scipy.stats: small frozen dataclasses.
+
+``Evidence`` is what a statistical procedure measured (estimate, confidence interval, n units,
+the resampling unit, method, level, seed, bootstrap distribution). ``Verdict`` is the judgement a
+claim draws from evidence: SUPPORTED / REFUTED / INCONCLUSIVE under a decision rule stated in
+words. Both serialise to plain JSON (``to_dict``/``from_dict``) with no pickle; the JSON form is
+what travels in ``report.user_properties`` and is written to ``reports/claims.json``.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, NamedTuple
+
+import numpy as np
+
+
+class ConfidenceInterval(NamedTuple):
+    """Two-field interval so that ``low, high = ev.confidence_interval`` works (as in scipy)."""
+
+    low: float
+    high: float
+
+
+class Status(str, enum.Enum):
+    SUPPORTED = "supported"
+    REFUTED = "refuted"
+    INCONCLUSIVE = "inconclusive"
+
+
+def _jsonable(x: Any) -> Any:
+    """Plain-JSON form of numbers/arrays; NaN and inf become None so the JSON stays strict."""
+    if isinstance(x, np.ndarray):
+        return [_jsonable(v) for v in x.tolist()]
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (np.floating, float)):
+        f = float(x)
+        return f if math.isfinite(f) else None
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.bool_,)):
+        return bool(x)
+    if isinstance(x, enum.Enum):
+        return x.value
+    return x
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a procedure measured.
+
+    Attributes
+    ----------
+    statistic : name of the quantity, e.g. ``"geometric-mean block gain"``.
+    estimate : point estimate on the full sample.
+    confidence_interval : (low, high) at ``confidence_level``; two-sided unless ``method`` says so.
+    n : number of independent units (texts, models, seeds) — never tokens.
+    unit : what was resampled, e.g. ``"text"``, ``"model"``, ``"seed"``.
+    method : e.g. ``"bootstrap BCa (scipy.stats.bootstrap)"``.
+    confidence_level : e.g. 0.95.
+    seed : the integer seed of the RNG that produced the resamples (None if deterministic).
+    p_value : raw p-value of the test behind the decision, where one exists.
+    bootstrap_distribution : resampled statistics (kept for plots; may be empty).
+    extra : small JSON-able dict of anything else (per-layer profile, per-model values, ...).
+    """
+
+    statistic: str
+    estimate: float
+    confidence_interval: ConfidenceInterval
+    n: int
+    unit: str
+    method: str
+    confidence_level: float = 0.95
+    seed: int | None = None
+    p_value: float | None = None
+    bootstrap_distribution: tuple[float, ...] = ()
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self, *, with_distribution: bool = False) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["confidence_interval"] = list(self.confidence_interval)
+        if not with_distribution:
+            d["bootstrap_distribution"] = []
+        return _jsonable(d)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Evidence":
+        d = dict(d)
+        lo, hi = d.pop("confidence_interval")
+        nan = float("nan")
+        d["confidence_interval"] = ConfidenceInterval(nan if lo is None else lo, nan if hi is None else hi)
+        d["bootstrap_distribution"] = tuple(d.get("bootstrap_distribution") or ())
+        d["estimate"] = nan if d.get("estimate") is None else d["estimate"]
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A claim's judgement on one model (or one panel) under one definition variant.
+
+    ``rule`` states the decision rule in words, e.g. "supported if the 95% CI of G lies wholly
+    above 1 + 0.005; refuted if wholly below 1 - 0.005; else inconclusive".
+    ``p_adjusted`` is filled by the plugin after the family-wise correction (Holm by default).
+    ``family`` groups verdicts for that correction (default: the claim id + variant).
+    """
+
+    claim_id: str
+    status: Status
+    evidence: Evidence
+    rule: str
+    models: tuple[str, ...] = ()
+    variant: str = "corrected"
+    claim_version: int = 1
+    p_raw: float | None = None
+    p_adjusted: float | None = None
+    family: str | None = None
+    label: str = ""          # short human label for this verdict within the test (e.g. a layer)
+    caveats: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Stable identity of a verdict across runs (used by the baseline gate and compare)."""
+        models = ",".join(self.models) or "-"
+        tail = f"[{self.label}]" if self.label else ""
+        return f"{self.claim_id}@{self.variant}:{models}{tail}"
+
+    def with_status(self, status: Status, **changes) -> "Verdict":
+        return replace(self, status=status, **changes)
+
+    def to_dict(self, *, with_distribution: bool = False) -> dict:
+        return _jsonable({
+            "key": self.key,
+            "claim_id": self.claim_id,
+            "claim_version": self.claim_version,
+            "status": self.status.value,
+            "variant": self.variant,
+            "models": list(self.models),
+            "label": self.label,
+            "rule": self.rule,
+            "p_raw": self.p_raw,
+            "p_adjusted": self.p_adjusted,
+            "family": self.family,
+            "caveats": list(self.caveats),
+            "evidence": self.evidence.to_dict(with_distribution=with_distribution),
+        })
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Verdict":
+        return cls(
+            claim_id=d["claim_id"], status=Status(d["status"]), evidence=Evidence.from_dict(d["evidence"]),
+            rule=d["rule"], models=tuple(d.get("models", ())), variant=d.get("variant", "corrected"),
+            claim_version=d.get("claim_version", 1), p_raw=d.get("p_raw"), p_adjusted=d.get("p_adjusted"),
+            family=d.get("family"), label=d.get("label", ""), caveats=tuple(d.get("caveats", ())),
+        )
