@@ -121,6 +121,7 @@ class Verdict:
     family: str | None = None
     label: str = ""          # short human label for this verdict within the test (e.g. a layer)
     caveats: tuple[str, ...] = ()
+    reason: str = ""         # why this status, in words (e.g. why it is inconclusive)
 
     @property
     def key(self) -> str:
@@ -146,6 +147,7 @@ class Verdict:
             "p_adjusted": self.p_adjusted,
             "family": self.family,
             "caveats": list(self.caveats),
+            "reason": self.reason,
             "evidence": self.evidence.to_dict(with_distribution=with_distribution),
         })
 
@@ -156,4 +158,75 @@ class Verdict:
             rule=d["rule"], models=tuple(d.get("models", ())), variant=d.get("variant", "corrected"),
             claim_version=d.get("claim_version", 1), p_raw=d.get("p_raw"), p_adjusted=d.get("p_adjusted"),
             family=d.get("family"), label=d.get("label", ""), caveats=tuple(d.get("caveats", ())),
+            reason=d.get("reason", ""),
         )
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What an assertion helper concluded, before it is attached to a claim.
+
+    An assertion helper (``lmclaims.stats.assertions``) knows the data and the decision rule but
+    not which claim, model or definition variant it serves; the ``verdict`` fixture of the pytest
+    plugin turns a ``Judgement`` into a :class:`Verdict` by filling those in (``to_verdict``).
+
+    Attributes
+    ----------
+    status : SUPPORTED / REFUTED / INCONCLUSIVE.
+    evidence : the measurement behind the decision.
+    rule : the decision rule in words, with the numbers it used.
+    p_value : p-value of the claim's null hypothesis, defined so that
+        ``status is SUPPORTED  <=>  p_value <= 1 - evidence.confidence_level`` for interval rules
+        (the smallest alpha at which the rule would have declared SUPPORTED). It is what the
+        plugin adjusts over a family (Holm / BH). None when the helper has no such p-value.
+    reason : why this status, in words (always set for INCONCLUSIVE).
+    label : optional default label (e.g. ``"column 3"`` for a vectorised call).
+    caveats : warnings a reader should see next to the verdict.
+    """
+
+    status: Status
+    evidence: Evidence
+    rule: str
+    p_value: float | None = None
+    reason: str = ""
+    label: str = ""
+    caveats: tuple[str, ...] = ()
+
+    @property
+    def supported(self) -> bool:
+        return self.status is Status.SUPPORTED
+
+    @property
+    def refuted(self) -> bool:
+        return self.status is Status.REFUTED
+
+    @property
+    def inconclusive(self) -> bool:
+        return self.status is Status.INCONCLUSIVE
+
+    def to_verdict(self, claim_id: str, *, models: tuple[str, ...] = (), variant: str = "corrected",
+                   claim_version: int = 1, family: str | None = None, label: str | None = None,
+                   caveats: tuple[str, ...] = ()) -> Verdict:
+        """Attach this judgement to a claim; ``label``/``caveats`` add to the judgement's own."""
+        return Verdict(
+            claim_id=claim_id, status=self.status, evidence=self.evidence, rule=self.rule,
+            models=tuple(models), variant=variant, claim_version=claim_version, p_raw=self.p_value,
+            family=family, label=self.label if label is None else label,
+            caveats=tuple(self.caveats) + tuple(caveats), reason=self.reason,
+        )
+
+    def to_dict(self, *, with_distribution: bool = False) -> dict:
+        return _jsonable({
+            "status": self.status.value, "rule": self.rule, "p_value": self.p_value,
+            "reason": self.reason, "label": self.label, "caveats": list(self.caveats),
+            "evidence": self.evidence.to_dict(with_distribution=with_distribution),
+        })
+
+
+_SEVERITY = {Status.SUPPORTED: 0, Status.INCONCLUSIVE: 1, Status.REFUTED: 2}
+
+
+def worst_status(statuses) -> Status | None:
+    """The most severe status (refuted > inconclusive > supported); None for no statuses."""
+    statuses = [Status(s) for s in statuses]
+    return max(statuses, key=_SEVERITY.__getitem__) if statuses else None

@@ -1,0 +1,105 @@
+"""Command line: ``python -m lmclaims {report,compare} ...`` (also installed as ``lmclaims``).
+
+``report CLAIMS.json [-o OUT.html]``
+    Re-render the HTML report from a saved claims.json (default output: same name, ``.html``).
+``compare OLD.json NEW.json``
+    Print verdict changes matched by key (old status → new status, estimate/CI change).
+    Exit status 1 if any verdict present in both runs changed status, else 0. Verdicts that only
+    exist in one run are listed as added/removed but do not change the exit status.
+
+Exit status 2 means bad usage or an unreadable input file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+from collections import Counter
+from collections.abc import Sequence
+
+EXIT_OK, EXIT_CHANGED, EXIT_USAGE = 0, 1, 2
+
+
+class InputError(Exception):
+    """A claims.json that cannot be read or parsed."""
+
+
+def _load(path: str) -> dict:
+    try:
+        data = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object (claims.json), got {type(data).__name__}")
+    return data
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render ``args.claims_json`` to HTML."""
+    from lmclaims.report.render import render_html   # matplotlib import only when needed
+
+    report = _load(args.claims_json)
+    out = pathlib.Path(args.output) if args.output else pathlib.Path(args.claims_json).with_suffix(".html")
+    render_html(report, out)
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Print verdict changes between two runs; 1 if any status changed."""
+    from lmclaims.report.compare import compare_reports
+
+    changes = compare_reports(_load(args.old), _load(args.new))
+    kinds = Counter(c.kind for c in changes)
+    for kind, title in (("status", "status changed"), ("estimate", "estimate or CI changed"),
+                        ("added", "only in NEW"), ("removed", "only in OLD")):
+        group = [c for c in changes if c.kind == kind]
+        if group:
+            print(f"{title} ({len(group)}):")
+            for change in group:
+                print(f"  {change.describe()}")
+    print(f"{len(changes)} verdict keys: " + ", ".join(
+        f"{kinds[k]} {k}" for k in ("status", "estimate", "added", "removed", "unchanged")))
+    return EXIT_CHANGED if kinds["status"] else EXIT_OK
+
+
+# --- merge: reserved -------------------------------------------------------------------------
+# A future `merge` subcommand will combine shard JSONs (xdist workers, SLURM array tasks) into one
+# claims.json. Add `cmd_merge(args) -> int` here and register it in build_parser() below, next to
+# "report" and "compare". Not implemented yet on purpose.
+# ----------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lmclaims", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("report", help="re-render the HTML report from claims.json")
+    p.add_argument("claims_json", help="path to claims.json")
+    p.add_argument("-o", "--output", help="output HTML path (default: CLAIMS.json with .html)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="verdict changes between two claims.json files "
+                                       "(exit 1 if any status changed)")
+    p.add_argument("old", help="earlier claims.json")
+    p.add_argument("new", help="later claims.json")
+    p.set_defaults(func=cmd_compare)
+
+    # MERGE: register the future `merge` subcommand here (see the reserved block above).
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point for ``python -m lmclaims`` and the ``lmclaims`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as exc:
+        print(f"lmclaims {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

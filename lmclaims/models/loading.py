@@ -1,0 +1,223 @@
+"""Load a panel entry into memory: GGUF (dequantised to fp32), hub ``from_pretrained``, or synthetic.
+
+``load_model(entry, device=..., dtype=...)`` returns a ``LoadedModel`` (model, tokenizer, adapter,
+fingerprint). GGUF models are dequantised by transformers (``gguf_file=``) once and the fp32
+result is cached with ``save_pretrained`` (``$LMCLAIMS_CACHE/fp32/…``), so later loads take
+seconds. Hub models go through ``from_pretrained(id, revision=…)`` with ``trust_remote_code``
+off unless the caller opts in. Anything that makes a model unavailable raises
+``ModelUnavailable`` whose message says why and which command makes it available; the pytest
+fixture turns that into a skip.
+
+The fingerprint is a stable hash of the model's *identity*: the GGUF sha256, or the hub id and
+revision, or the synthetic recipe — plus the library versions that turn those bytes into weights
+(transformers, gguf) — so a cache can never serve another model's measurements.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+
+import torch
+
+from lmclaims.models.adapter import Adapter
+from lmclaims.models.gguf_files import CorruptModel, ModelUnavailable, gguf_file
+from lmclaims.models.panel import PanelEntry
+from lmclaims.paths import cache_root
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LoadedModel", "load_model", "ModelUnavailable", "CorruptModel", "resolve_device", "resolve_dtype"]
+
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+           "float16": torch.float16, "fp16": torch.float16}
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ModelUnavailable(f"--device {device} requested but torch {torch.__version__} sees no CUDA device "
+                               "(a CPU build of torch? install the CUDA build matching your driver)")
+    return dev
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return _DTYPES[dtype]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(_DTYPES)}") from None
+
+
+def _versions() -> dict:
+    import transformers
+    out = {"transformers": transformers.__version__}
+    try:
+        import gguf  # noqa: F401
+        import importlib.metadata as md
+        out["gguf"] = md.version("gguf")
+    except Exception:
+        pass
+    return out
+
+
+def fingerprint(entry: PanelEntry) -> str:
+    """Stable identity hash of what ``entry`` loads (not of the process that loads it)."""
+    if entry.source == "gguf":
+        ident = {"gguf_sha256": entry.gguf["sha256"], **_versions()}
+    elif entry.source == "hub":
+        ident = {"hub": entry.hub["id"], "revision": entry.hub.get("revision") or "main"}
+    else:
+        ident = {"synthetic": entry.synthetic, "torch": torch.__version__.split("+")[0], **_versions()}
+    blob = json.dumps(ident, sort_keys=True).encode()
+    return f"{entry.name}@{hashlib.sha256(blob).hexdigest()[:16]}"
+
+
+@dataclass
+class LoadedModel:
+    entry: PanelEntry
+    model: torch.nn.Module
+    tokenizer: object
+    adapter: Adapter
+    fingerprint: str
+    device: torch.device
+    dtype: torch.dtype
+    load_seconds: float = 0.0
+    info: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    @property
+    def max_positions(self) -> int | None:
+        cfg = self.model.config
+        cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+        return getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
+
+    def encode(self, text: str, *, max_tokens: int) -> list[int]:
+        """Token ids of ``text`` with this model's BOS policy, truncated to ``max_tokens``.
+
+        BOS policy comes from the panel (``bos``): Gemma needs its BOS, SmolLM2/Qwen must not get one.
+        """
+        if not text:
+            raise ValueError(f"{self.name}: cannot encode an empty text")
+        mp = self.max_positions
+        if mp is not None and max_tokens > mp:
+            raise ValueError(f"{self.name}: max_tokens={max_tokens} exceeds the model's "
+                             f"{mp} positions; use a window of at most {mp} tokens")
+        ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        bos = getattr(self.tokenizer, "bos_token_id", None)
+        if self.entry.bos:
+            if bos is None:
+                raise ValueError(f"{self.name}: panel says bos=true but the tokenizer has no BOS token")
+            ids = [bos] + ids
+        elif ids and bos is not None and ids[0] == bos and self.entry.bos is False:
+            ids = ids[1:]
+        return ids[:max_tokens]
+
+    def metadata(self) -> dict:
+        return {**self.entry.metadata(), "fingerprint": self.fingerprint, "device": str(self.device),
+                "dtype": str(self.dtype).replace("torch.", ""), "load_seconds": round(self.load_seconds, 2),
+                **self.info}
+
+    def free(self) -> None:
+        """Drop the weights and return memory (gc + CUDA cache)."""
+        self.model = None
+        self.adapter = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _fp32_cache_dir(entry: PanelEntry, fp: str):
+    return cache_root() / "fp32" / fp.replace("@", "-")
+
+
+def _load_gguf(entry: PanelEntry, fp: str):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cached = _fp32_cache_dir(entry, fp)
+    if (cached / "lmclaims-complete.json").exists():
+        try:
+            tok = AutoTokenizer.from_pretrained(cached)
+            model = AutoModelForCausalLM.from_pretrained(cached, dtype=torch.float32)
+            return model, tok, {"weights_from": "fp32 cache"}
+        except Exception as exc:  # a damaged cache is rebuilt, loudly
+            log.warning("fp32 cache %s unreadable (%s); rebuilding from the GGUF file", cached, exc)
+            shutil.rmtree(cached, ignore_errors=True)
+    path = gguf_file(entry)
+    try:
+        tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    except CorruptModel:
+        raise
+    except Exception as exc:
+        raise CorruptModel(f"{entry.name}: transformers could not read {path}: {exc}") from exc
+    try:
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        tmp = cached.with_name(cached.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        (tmp / "lmclaims-complete.json").write_text(json.dumps({"fingerprint": fp, "from": str(path)}))
+        shutil.rmtree(cached, ignore_errors=True)
+        tmp.rename(cached)
+    except Exception as exc:  # caching is an optimisation; never fail the load because of it
+        log.warning("could not cache fp32 weights of %s: %s", entry.name, exc)
+    return model, tok, {"weights_from": f"GGUF {path.name} (dequantised)"}
+
+
+def _load_hub(entry: PanelEntry, trust_remote_code: bool):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    hub = entry.hub
+    rev = hub.get("revision") or "main"
+    try:
+        tok = AutoTokenizer.from_pretrained(hub["id"], revision=rev, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(hub["id"], revision=rev, dtype=torch.float32,
+                                                     trust_remote_code=trust_remote_code)
+    except OSError as exc:
+        raise ModelUnavailable(
+            f"{entry.name}: cannot load {hub['id']}@{rev} ({str(exc).splitlines()[0][:200]}); this needs "
+            f"Hugging Face hub access or a local copy: {entry.install_command}") from None
+    return model, tok, {"weights_from": f"hub {hub['id']}@{rev}"}
+
+
+def load_model(entry: PanelEntry, *, device: str | torch.device | None = "auto",
+               dtype: str | torch.dtype | None = "float32", trust_remote_code: bool = False) -> LoadedModel:
+    import time
+
+    t0 = time.perf_counter()
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    dt = resolve_dtype(dtype)
+    fp = fingerprint(entry)
+    if entry.source == "gguf":
+        model, tok, info = _load_gguf(entry, fp)
+    elif entry.source == "hub":
+        model, tok, info = _load_hub(entry, trust_remote_code)
+    elif entry.source == "synthetic":
+        from lmclaims.models.synthetic import build_synthetic
+        syn = entry.synthetic
+        model, tok = build_synthetic(syn["model_type"], seed=int(syn.get("seed", 0)), config=syn.get("config"))
+        info = {"weights_from": "synthetic (from_config, seeded)"}
+    else:
+        raise ValueError(f"{entry.name}: unknown source {entry.source!r}")
+    model = model.to(device=dev, dtype=dt).eval()
+    model.requires_grad_(False)
+    adapter = Adapter.for_model(model)
+    if adapter.n_layers != entry.layers:
+        raise ValueError(f"{entry.name}: panel says {entry.layers} layers, the loaded model has {adapter.n_layers}")
+    return LoadedModel(entry=entry, model=model, tokenizer=tok, adapter=adapter, fingerprint=fp, device=dev,
+                       dtype=dt, load_seconds=time.perf_counter() - t0, info=info)

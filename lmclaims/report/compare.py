@@ -1,0 +1,116 @@
+"""Verdict changes between two runs, matched by verdict ``key``.
+
+Used by ``python -m lmclaims compare OLD.json NEW.json`` and by the report's "changes vs
+previous run" section (whose ``compare`` entries are ``{"key", "old", "new"}``; each side may be
+a full verdict dict, a ``{"status", "estimate", "confidence_interval"}`` summary, a bare status
+string, or null when the verdict did not exist on that side).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .format import MISSING, as_float, fmt_ci, fmt_num, status_of
+
+
+@dataclass(frozen=True)
+class VerdictSide:
+    """What one run said about one verdict key."""
+
+    status: str
+    estimate: float | None = None
+    ci: tuple[float | None, float | None] | None = None
+
+    @classmethod
+    def from_json(cls, x: Any) -> "VerdictSide | None":
+        """Accept a verdict dict, a summary dict, a status string, or None (→ None)."""
+        if x is None:
+            return None
+        if isinstance(x, str):
+            return cls(status=status_of(x))
+        if not isinstance(x, dict):
+            return None
+        ev = x.get("evidence") if isinstance(x.get("evidence"), dict) else x
+        ci = ev.get("confidence_interval")
+        ci = (as_float(ci[0]), as_float(ci[1])) if isinstance(ci, (list, tuple)) and len(ci) == 2 else None
+        return cls(status=status_of(x.get("status")), estimate=as_float(ev.get("estimate")), ci=ci)
+
+    def describe(self) -> str:
+        """``"estimate [lo, hi]"``, or ``""`` when this side carried only a status."""
+        if self.estimate is None and self.ci is None:
+            return ""
+        return f"{fmt_num(self.estimate)} {fmt_ci(list(self.ci) if self.ci else None)}".strip()
+
+
+@dataclass(frozen=True)
+class VerdictChange:
+    """One key's old and new side; either side None when the verdict was added or removed."""
+
+    key: str
+    old: VerdictSide | None
+    new: VerdictSide | None
+
+    @property
+    def kind(self) -> str:
+        """``added``, ``removed``, ``status`` (status changed), ``estimate`` or ``unchanged``."""
+        if self.old is None:
+            return "added"
+        if self.new is None:
+            return "removed"
+        if self.old.status != self.new.status:
+            return "status"
+        if (not _close(self.old.estimate, self.new.estimate)
+                or not _close_pair(self.old.ci, self.new.ci)):
+            return "estimate"
+        return "unchanged"
+
+    @property
+    def status_changed(self) -> bool:
+        return self.kind == "status"
+
+    def describe(self) -> str:
+        """One line for a terminal, e.g. ``key: supported → refuted; estimate 1.02 [..] → 0.97 [..]``."""
+        old_status = self.old.status if self.old else "(absent)"
+        new_status = self.new.status if self.new else "(absent)"
+        parts = [f"{self.key}: {old_status} \u2192 {new_status}"]
+        if self.old and self.new:
+            if self.old.describe() or self.new.describe():
+                parts.append(f"estimate {self.old.describe() or MISSING} \u2192 {self.new.describe() or MISSING}")
+        elif (self.old or self.new).describe():
+            parts.append(f"estimate {(self.old or self.new).describe()}")
+        return "; ".join(parts)
+
+
+def _close(a: float | None, b: float | None, rel: float = 1e-9) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(a - b) <= rel * max(1.0, abs(a), abs(b))
+
+
+def _close_pair(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return _close(a[0], b[0]) and _close(a[1], b[1])
+
+
+def _verdicts_by_key(report: Any) -> dict[str, dict]:
+    verdicts = report.get("verdicts") if isinstance(report, dict) else None
+    return {str(v["key"]): v for v in (verdicts or []) if isinstance(v, dict) and v.get("key")}
+
+
+def compare_reports(old: dict, new: dict) -> list[VerdictChange]:
+    """All verdict keys of both runs (new run's order, then removed keys), old vs new."""
+    old_v, new_v = _verdicts_by_key(old), _verdicts_by_key(new)
+    keys = list(new_v) + [k for k in old_v if k not in new_v]
+    return [VerdictChange(k, VerdictSide.from_json(old_v.get(k)), VerdictSide.from_json(new_v.get(k)))
+            for k in keys]
+
+
+def changes_from_entries(entries: Any) -> list[VerdictChange]:
+    """Parse a report's ``compare`` list (``{"key", "old", "new"}`` entries) into changes."""
+    if not isinstance(entries, list):
+        return []
+    return [VerdictChange(str(e.get("key") or MISSING), VerdictSide.from_json(e.get("old")),
+                          VerdictSide.from_json(e.get("new")))
+            for e in entries if isinstance(e, dict)]

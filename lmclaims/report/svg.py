@@ -1,0 +1,95 @@
+"""Matplotlib figure → lean inline ``<svg>`` text, safe to paste into an HTML page.
+
+* Text stays text (``svg.fonttype = "none"``): small files, selectable labels, and matplotlib's
+  SVG writer XML-escapes every string, so a model name such as ``<script>`` arrives as
+  ``&lt;script&gt;``. Mathtext is switched off (``text.parse_math = False``) so a stray ``$`` in a
+  title from the JSON is drawn literally instead of raising.
+* The XML prolog, DOCTYPE and ``<metadata>`` (with its timestamp) are dropped, and every ``id``
+  (and each ``#ref`` to it) gets a caller-chosen prefix, so many figures can live in one page
+  without id clashes.
+* Figures are always closed, even when saving fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import io
+import re
+from collections.abc import Iterator
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+
+#: rcParams applied while a report figure is built and saved.
+REPORT_RC = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "lmclaims",          # deterministic clip-path ids
+    "text.parse_math": False,
+    "text.usetex": False,
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Helvetica", "Arial"],
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "figure.dpi": 72,
+}
+
+#: Colour-blind-safe palette (Okabe–Ito) for series.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+
+_PROLOG = re.compile(r"\A.*?(?=<svg\b)", re.S)
+_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.S)
+_ID = re.compile(r'\bid="([^"]+)"')
+_HREF = re.compile(r'(\bxlink:href|\bhref)="#([^"]+)"')
+_URL = re.compile(r"url\(#([^)]+)\)")
+
+
+@contextlib.contextmanager
+def report_style() -> Iterator[None]:
+    """Context in which report figures are created and saved (see :data:`REPORT_RC`)."""
+    with matplotlib.rc_context(REPORT_RC):
+        yield
+
+
+def colour(i: int) -> str:
+    """The ``i``-th series colour, cycling through :data:`PALETTE`."""
+    return PALETTE[i % len(PALETTE)]
+
+
+def figure_to_svg(fig, *, id_prefix: str, title: str = "") -> str:
+    """Serialise ``fig`` to inline SVG text and close it.
+
+    Parameters
+    ----------
+    fig : matplotlib Figure, built inside :func:`report_style`.
+    id_prefix : prefix for every element id, unique within the page (e.g. ``"fig3-"``).
+    title : accessible name of the image (``aria-label``); escaped here.
+    """
+    try:
+        buf = io.StringIO()
+        with report_style():
+            fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    finally:
+        plt.close(fig)
+    return clean_svg(buf.getvalue(), id_prefix=id_prefix, title=title)
+
+
+def clean_svg(svg: str, *, id_prefix: str, title: str = "") -> str:
+    """Strip the prolog and metadata from matplotlib's SVG text and prefix its ids."""
+    svg = _PROLOG.sub("", svg, count=1)
+    svg = _METADATA.sub("", svg, count=1)
+    svg = _ID.sub(lambda m: f'id="{id_prefix}{m.group(1)}"', svg)
+    svg = _HREF.sub(lambda m: f'{m.group(1)}="#{id_prefix}{m.group(2)}"', svg)
+    svg = _URL.sub(lambda m: f"url(#{id_prefix}{m.group(1)})", svg)
+    label = html.escape(title or "plot", quote=True)
+    svg = svg.replace("<svg ", f'<svg role="img" aria-label="{label}" class="plot" ', 1)
+    return svg.strip()

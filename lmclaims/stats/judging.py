@@ -1,0 +1,93 @@
+"""Turning intervals into judgements: the decision rules shared by the assertion helpers.
+
+Directional rule (``above``, ``below``, ``greater``, ``correlated``): for a claim
+:math:`\\theta > t` with indifference margin :math:`\\delta \\ge 0` and a two-sided interval
+:math:`[L, U]` at level :math:`1-\\alpha`,
+
+* SUPPORTED    if :math:`L > t + \\delta`,
+* REFUTED      if :math:`U < t - \\delta`,
+* INCONCLUSIVE otherwise (mirror image for :math:`\\theta < t`).
+
+At the boundary :math:`\\theta = t + \\delta` the chance of a false SUPPORTED is about
+:math:`\\alpha/2` (one tail of a two-sided interval); the false REFUTED rate at
+:math:`\\theta = t - \\delta` is likewise :math:`\\alpha/2`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lmclaims.stats.evidence import ConfidenceInterval, Evidence, Judgement, Status
+from lmclaims.stats.resampling import Resampled
+
+
+def pct(level: float) -> str:
+    """0.95 -> '95%', 0.9875 -> '98.75%'."""
+    return f"{100 * level:.6g}%"
+
+
+def fmt(x: float) -> str:
+    return "nan" if x is None or not np.isfinite(x) else f"{x:.4g}"
+
+
+def directional(low, high, *, threshold, min_effect, side: int):
+    """Boolean arrays (supported, refuted) of the directional rule (module docstring)."""
+    low, high = np.asarray(low), np.asarray(high)
+    with np.errstate(invalid="ignore"):
+        if side > 0:
+            return low > threshold + min_effect, high < threshold - min_effect
+        return high < threshold - min_effect, low > threshold + min_effect
+
+
+def status_of(supported: bool, refuted: bool, degenerate: bool) -> Status:
+    if degenerate:
+        return Status.INCONCLUSIVE
+    if supported:
+        return Status.SUPPORTED
+    return Status.REFUTED if refuted else Status.INCONCLUSIVE
+
+
+DEGENERATE_REASON = ("the bootstrap distribution is degenerate (all units identical, or the statistic "
+                     "undefined on resamples), so no interval can be formed")
+
+
+def evidence_from(r: Resampled, index, *, statistic: str, unit: str, n: int, extra: dict, p_value,
+                  low=None, high=None, estimate=None, confidence_level=None) -> Evidence:
+    """Evidence for element ``index`` of a (possibly batched) bootstrap."""
+    est = r.estimate[index] if estimate is None else estimate
+    lo = r.low[index] if low is None else low
+    hi = r.high[index] if high is None else high
+    dist = r.distribution[index]
+    return Evidence(statistic=statistic, estimate=float(est), confidence_interval=ConfidenceInterval(float(lo), float(hi)),
+                    n=int(n), unit=unit, method=r.method_text(unit),
+                    confidence_level=float(r.confidence_level if confidence_level is None else confidence_level),
+                    seed=r.seed, p_value=None if p_value is None else float(p_value),
+                    bootstrap_distribution=tuple(float(v) for v in np.asarray(dist).reshape(-1)), extra=extra)
+
+
+def judgement(status: Status, evidence: Evidence, rule: str, *, p_value, reason: str, label: str = "",
+              caveats=()) -> Judgement:
+    return Judgement(status=status, evidence=evidence, rule=rule, p_value=None if p_value is None else float(p_value),
+                     reason=reason, label=label, caveats=tuple(caveats))
+
+
+def directional_reason(status: Status, low: float, high: float, level: float, *, side: int,
+                       threshold: float, min_effect: float, degenerate: bool) -> str:
+    ci = f"the {pct(level)} CI [{fmt(low)}, {fmt(high)}]"
+    up, down = threshold + min_effect, threshold - min_effect
+    if degenerate:
+        return DEGENERATE_REASON
+    if status is Status.SUPPORTED:
+        return f"{ci} lies wholly {'above ' + fmt(up) if side > 0 else 'below ' + fmt(down)}"
+    if status is Status.REFUTED:
+        return f"{ci} lies wholly {'below ' + fmt(down) if side > 0 else 'above ' + fmt(up)}"
+    return f"{ci} overlaps [{fmt(down)}, {fmt(up)}]" if min_effect > 0 else f"{ci} contains {fmt(threshold)}"
+
+
+def directional_rule(quantity: str, level: float, *, side: int, threshold: float, min_effect: float) -> str:
+    up, down = fmt(threshold + min_effect), fmt(threshold - min_effect)
+    if side > 0:
+        return (f"supported if the {pct(level)} CI of {quantity} lies wholly above {up}; "
+                f"refuted if wholly below {down}; else inconclusive")
+    return (f"supported if the {pct(level)} CI of {quantity} lies wholly below {down}; "
+            f"refuted if wholly above {up}; else inconclusive")

@@ -1,0 +1,147 @@
+"""One bootstrap per judgement, and the p-value that matches its interval.
+
+Every interval in lmclaims comes from :func:`scipy.stats.bootstrap` (BCa by default), resampling
+the independent unit (text, model, seed) — never tokens. Data arrays carry the unit on the last
+axis; leading axes are a *batch* (e.g. one column per layer) handled in one vectorised call.
+
+p-value by interval inversion
+-----------------------------
+A helper declares SUPPORTED when its interval at level ``1 - alpha`` satisfies a predicate
+``holds(low, high)`` (e.g. ``low > threshold``). Its p-value is the smallest alpha at which the
+predicate would hold,
+
+.. math:: p = \\inf\\{\\alpha : \\text{holds}(\\mathrm{CI}_{\\ell(\\alpha)})\\},
+
+with :math:`\\ell(\\alpha) = 1-\\alpha` (or :math:`1-2\\alpha` for TOST). It is evaluated on the
+fixed grid :data:`ALPHA_GRID` (97 log-spaced values from 1e-4 to 0.99, ~10% apart, plus the
+decision's own alpha) by recomputing scipy's interval from the *same* bootstrap distribution
+(``bootstrap_result=``, no new resamples), and rounded up to the next grid value, so that
+``p <= alpha  <=>  SUPPORTED at 1 - alpha`` exactly and p is never understated by the grid.
+p-values below ~1/n_resamples are not resolved by any bootstrap; the grid floor 1e-4 is then a
+lower bound, not a measurement.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.stats
+
+from lmclaims.stats.context import Resolved
+
+ALPHA_GRID = np.geomspace(1e-4, 0.99, 97)
+
+
+@dataclass(frozen=True)
+class Resampled:
+    """A bootstrap distribution and its interval. Shapes: ``estimate``/``low``/``high`` are the
+    statistic's output shape (batch and/or vector outputs); ``distribution`` adds a resample axis."""
+
+    data: tuple[np.ndarray, ...]
+    statistic: Callable
+    paired: bool
+    method: str
+    seed: int
+    n_resamples: int
+    confidence_level: float
+    estimate: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    distribution: np.ndarray
+    result: Any
+
+    @property
+    def degenerate(self) -> np.ndarray:
+        """True where the interval is undefined or the bootstrap distribution has no spread."""
+        spread = np.ptp(self.distribution, axis=-1)
+        return ~np.isfinite(self.low) | ~np.isfinite(self.high) | ~(spread > 0)
+
+    def method_text(self, unit: str) -> str:
+        how = "paired " if self.paired and len(self.data) > 1 else ""
+        return (f"{how}bootstrap {self.method} (scipy.stats.bootstrap), "
+                f"{self.n_resamples} resamples of {unit}s")
+
+
+def _scipy_bootstrap(data, statistic, *, paired, method, level, n_resamples, rng, previous=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with np.errstate(all="ignore"):
+            return scipy.stats.bootstrap(
+                data, statistic, n_resamples=n_resamples, paired=paired, axis=-1, vectorized=True,
+                confidence_level=level, method=method, bootstrap_result=previous, rng=rng)
+
+
+def bootstrap(data: tuple[np.ndarray, ...], statistic: Callable, *, resolved: Resolved, paired: bool = False,
+              confidence_level: float | None = None) -> Resampled:
+    """Bootstrap ``statistic(*data, axis=-1)`` over the last axis of each sample.
+
+    ``confidence_level`` overrides ``resolved.confidence_level`` (TOST uses ``1 - 2 alpha``).
+    """
+    level = resolved.confidence_level if confidence_level is None else confidence_level
+    with np.errstate(all="ignore"):
+        estimate = np.asarray(statistic(*data, axis=-1), dtype=float)
+    res = _scipy_bootstrap(data, statistic, paired=paired, method=resolved.method, level=level,
+                           n_resamples=resolved.n_resamples, rng=np.random.default_rng(resolved.seed))
+    low, high = (np.asarray(v, dtype=float) for v in res.confidence_interval)
+    return Resampled(data=data, statistic=statistic, paired=paired, method=resolved.method, seed=resolved.seed,
+                     n_resamples=resolved.n_resamples, confidence_level=level, estimate=estimate,
+                     low=low, high=high, distribution=np.asarray(res.bootstrap_distribution, dtype=float),
+                     result=res)
+
+
+def interval(r: Resampled, confidence_level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The interval at another level from the same bootstrap distribution (no new resamples)."""
+    if np.isclose(confidence_level, r.confidence_level, rtol=0, atol=1e-12):
+        return r.low, r.high
+    res = _scipy_bootstrap(r.data, r.statistic, paired=r.paired, method=r.method, level=confidence_level,
+                           n_resamples=0, rng=np.random.default_rng(0), previous=r.result)
+    return tuple(np.asarray(v, dtype=float) for v in res.confidence_interval)
+
+
+def invert(r: Resampled, holds: Callable[[np.ndarray, np.ndarray], np.ndarray], *, alpha: float,
+           level_of_alpha: Callable[[float], float] = lambda a: 1.0 - a) -> np.ndarray:
+    """Smallest grid alpha at which ``holds(*interval(level_of_alpha(alpha)))`` (see module doc).
+
+    ``holds`` maps (low, high) arrays to a boolean array of the batch shape. Returns p-values of
+    the batch shape (1.0 where the predicate never holds).
+    """
+    grid = np.unique(np.append(ALPHA_GRID, alpha))
+    grid = grid[[0.0 < level_of_alpha(a) < 1.0 for a in grid]]
+
+    def holds_at(a):
+        with np.errstate(invalid="ignore"):
+            return np.asarray(holds(*interval(r, level_of_alpha(a))), dtype=bool)
+
+    decided = holds_at(alpha)
+    if decided.size == 1:                      # one judgement: binary search on the grid
+        lo, hi = -1, len(grid)                 # invariant: fails at lo (or none), holds at hi (or none)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if bool(holds_at(grid[mid]).reshape(-1)[0]):
+                hi = mid
+            else:
+                lo = mid
+        p = np.array(grid[hi] if hi < len(grid) else 1.0).reshape(decided.shape)
+    else:                                      # a batch: evaluate the whole grid, vectorised
+        table = np.stack([holds_at(a) for a in grid])               # [grid, *batch]
+        from_here_on = np.flip(np.logical_and.accumulate(np.flip(table, 0), 0), 0)
+        first = np.argmax(from_here_on, axis=0)
+        p = np.where(from_here_on.any(axis=0), grid[first], 1.0)
+    # Exact agreement with the decision at `alpha`, even if intervals were not perfectly nested.
+    above = grid[grid > alpha]
+    p = np.where(decided, np.minimum(p, alpha), np.maximum(p, above[0] if above.size else 1.0))
+    return p
+
+
+def thin_tail_caveat(n_resamples: int, confidence_level: float) -> tuple[str, ...]:
+    """A caveat when fewer than 10 resamples lie beyond each interval endpoint."""
+    tail = (1.0 - confidence_level) / 2.0 * n_resamples
+    if tail < 10:
+        return (f"only {tail:.1f} bootstrap resamples lie beyond each end of the {confidence_level:.4g} "
+                f"interval; use more resamples (>= {int(np.ceil(20 / (1 - confidence_level)))}) for a stable bound",)
+    return ()
