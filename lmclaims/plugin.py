@@ -1,1 +1,164 @@
-"""pytest11 entry point (stub, being written)."""
+"""lmclaims pytest plugin (pytest11 entry point): claims as tests that return verdicts.
+
+A claim test declares its claim with a marker and records what the statistics concluded::
+
+    @pytest.mark.claim("thermo.kleiber_bound", source="000_1a9244730f70cf80.txt",
+                       statement="G_max ≈ 10^(1/L)", variant="corrected", version=1)
+    def test_kleiber_bound(model, corpus, verdict):
+        gains = residual.block_gains(model, corpus)[: verdict.settings.max_texts]
+        verdict.record(assertions.below(gains.max(axis=1), 10 ** (1 / model.n_layers)), models=model.name)
+
+Outcomes: SUPPORTED passes, REFUTED fails (message: claim, estimate, CI, n, unit, rule),
+INCONCLUSIVE skips (fails with ``--claims-strict``), no verdict is an ERROR; a test recording
+several verdicts gets the worst (refuted > inconclusive > supported).
+
+Multiple comparisons (``--claims-correction holm|fdr_bh|none``)
+----------------------------------------------------------------
+A *family* is, by default, all tests of one claim id and variant (e.g. one per model); the
+marker's ``family=`` overrides it, ``verdicts=k`` says each test records k verdicts. Its size
+``m = tests x k`` is counted at collection (over every collected test with the marker, before
+selection), so it is known before any test runs. The scheme has two stages:
+
+1. *While a test runs* the ``verdict`` fixture makes the helpers use the Bonferroni level
+   ``1 - alpha/m``. Bonferroni controls the family-wise error rate at alpha without needing the
+   other tests' results, so each pass/fail is final when the test ends (and identical under
+   pytest-xdist or when the test is re-run alone). A judgement made at a laxer level is re-decided
+   from its p-value (``p <= alpha/m``) when recorded.
+2. *At session end* (controller) the raw p-values of each family (``Judgement.p_value``: the
+   smallest alpha at which the helper's rule says SUPPORTED) are adjusted with Holm (FWER) or
+   Benjamini-Hochberg (FDR) via statsmodels and written into every verdict's ``p_adjusted``.
+   Both adjustments satisfy ``p_adjusted <= m * p_raw``, so a test-time SUPPORTED (``p_raw <=
+   alpha/m``) stays significant; Holm may additionally flag verdicts as significant that
+   Bonferroni left inconclusive (``significant_after_correction`` in claims.json) — the test
+   outcome is not changed after the fact.
+
+Randomness: the fixture seeds each test from (``--claims-seed``, sha256 of the node id), so
+results do not depend on test order, selection or xdist distribution. Profiles
+(``--claims-profile dev|ci|full``; ``ci`` when ``$CI`` is set) set resamples and ``max_texts``.
+Verdicts travel in ``report.user_properties`` and are gathered on the controller; at session end
+``reports/claims.json`` is written (``lmclaims/report/SCHEMA.md``) and rendered to HTML when
+``lmclaims.report.render`` is available. ``--claims-baseline FILE`` gates status changes
+(``--claims-update-baseline`` writes FILE); ``--claims-compare OLD.json`` lists changes.
+
+The implementation lives in :mod:`lmclaims.pytest_plugin`; this module holds the hooks.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lmclaims.pytest_plugin import baseline, outcomes, session_report, terminal
+from lmclaims.pytest_plugin.claims import ClaimSpec, FamilyCounter, claim_of
+from lmclaims.pytest_plugin.collector import CLAIM_PROPERTY, STATE_KEY, RunState
+from lmclaims.pytest_plugin.options import SETTINGS_KEY, addoption, header_line, settings_from_config
+from lmclaims.pytest_plugin.recorder import VerdictRecorder
+from lmclaims.stats import context
+from lmclaims.stats.profiles import ClaimSettings
+
+FAMILIES_KEY = pytest.StashKey[FamilyCounter]()
+
+__all__ = ["ClaimSpec", "VerdictRecorder", "claims_settings", "get_settings", "verdict"]
+
+
+def get_settings(config: pytest.Config) -> ClaimSettings:
+    """The run's statistical settings (for conftest fixtures, e.g. to cap texts at ``max_texts``)."""
+    return config.stash[SETTINGS_KEY]
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    addoption(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "claim(id, source, statement, variant, version, family, verdicts): "
+                                       "a claim test; records one or more verdicts via the verdict fixture")
+    config.stash[SETTINGS_KEY] = settings_from_config(config)
+    config.stash[FAMILIES_KEY] = FamilyCounter()
+    config.stash[STATE_KEY] = RunState()
+    path, update = config.getoption("claims_baseline"), config.getoption("claims_update_baseline")
+    if update and not path:
+        raise pytest.UsageError("--claims-update-baseline needs --claims-baseline FILE")
+    if path and not update:
+        config.stash[baseline.BASELINE_KEY] = baseline.load(path)
+    config.pluginmanager.register(_ReportHooks(config), "lmclaims-reports")
+
+
+class _ReportHooks:
+    """Hooks whose signature carries no ``config``: bound to this run's config and state."""
+
+    def __init__(self, config: pytest.Config):
+        self.families = config.stash[FAMILIES_KEY]
+        self.state = config.stash[STATE_KEY]
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        self.families.add_report(report)           # runs where collection runs (workers under xdist)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.state.add(report)                     # on the controller this sees every worker's reports
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return header_line(config)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            spec = claim_of(item)
+        except ValueError:
+            continue
+        if spec is not None:
+            item.user_properties.append((CLAIM_PROPERTY, spec.to_dict()))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if call.when == "call" and item.get_closest_marker("claim") is not None:
+        outcomes.apply(item, report, call)
+    return report
+
+
+def pytest_report_teststatus(report, config):
+    return outcomes.teststatus(report)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    config = session.config
+    if not _is_worker(config):
+        session_report.finish(config, config.stash[STATE_KEY])
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    terminal.summary(terminalreporter, config.stash[STATE_KEY])
+
+
+@pytest.fixture(scope="session")
+def claims_settings(pytestconfig: pytest.Config) -> ClaimSettings:
+    """The run's :class:`~lmclaims.stats.profiles.ClaimSettings` (profile, n_resamples, max_texts, seed...)."""
+    return get_settings(pytestconfig)
+
+
+@pytest.fixture
+def verdict(request: pytest.FixtureRequest):
+    """Record judgements as verdicts of the test's claim; see :class:`VerdictRecorder`.
+
+    Installs the test's resampling settings (Bonferroni level 1 - alpha/m, the profile's
+    resamples, a stream seeded by (seed, node id)) as defaults for the assertion helpers.
+    """
+    item = request.node
+    spec = claim_of(item)
+    if spec is None:
+        pytest.fail("the verdict fixture belongs to claim tests: add @pytest.mark.claim('<claim id>', ...)",
+                    pytrace=False)
+    settings = request.config.stash[SETTINGS_KEY]
+    size = request.config.stash[FAMILIES_KEY].sizes().get(spec.family, spec.verdicts)
+    recorder = VerdictRecorder(item, spec, settings, size)
+    active = context.ActiveSettings(confidence_level=recorder.confidence_level, n_resamples=settings.n_resamples,
+                                    rng=recorder.rng(), method=settings.method)
+    with context.using(active):
+        yield recorder

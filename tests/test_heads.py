@@ -10,6 +10,7 @@ built here. A wrong fused-qkv slice, a wrong GQA map or a wrong scale makes thes
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import pytest
 import torch
@@ -23,10 +24,11 @@ SEQ_LEN = 11  # longer than the sliding windows (5 or 6) of gpt_neo / mistral / 
 RTOL = 1e-4
 
 
-@pytest.fixture(scope="module", params=SYNTHETIC_MODEL_TYPES)
-def captured(request):
-    """(adapter, {layer: (attention input x, call kwargs, attention output)}) for one family."""
-    model, _ = build_synthetic(request.param, seed=1)
+@functools.lru_cache(maxsize=None)
+def capture(family: str):
+    """(adapter, {layer: {"x", "args", "kwargs", "out"}}): each attention module's input and output
+    during one forward pass of the seed-1 synthetic ``family`` model on random byte ids [2, SEQ_LEN]."""
+    model, _ = build_synthetic(family, seed=1)
     adapter = Adapter.for_model(model)
     ids = torch.randint(0, 256, (2, SEQ_LEN), generator=torch.Generator().manual_seed(0))
     records, handles = {}, []
@@ -49,6 +51,11 @@ def captured(request):
         for h in handles:
             h.remove()
     return adapter, records
+
+
+@pytest.fixture(scope="module", params=SYNTHETIC_MODEL_TYPES)
+def captured(request):
+    return capture(request.param)
 
 
 def _rotate_half(x):
@@ -90,6 +97,7 @@ def _sliding_window(adapter: Adapter, layer: int) -> int | None:
     return getattr(attn, "sliding_window", None)
 
 
+@torch.no_grad()
 def rebuild(hw: HeadWeights, adapter: Adapter, layer: int, rec: dict) -> torch.Tensor:
     """Attention output [B, T, d] from per-head weights: Σ_h softmax(scores_h) v_g(h) @ W_O[h] + b_O."""
     x = rec["x"].float()
@@ -167,23 +175,24 @@ def _fails_rebuild(adapter, layer, rec, wrong: HeadWeights) -> bool:
     return _rel_err(rebuild(wrong, adapter, layer, rec), expected) > 1e-2
 
 
-@pytest.fixture(scope="module")
-def neox():
-    model, _ = build_synthetic("gpt_neox", seed=1)
-    return Adapter.for_model(model)
-
-
-def test_wrong_neox_slice_fails_rebuild(captured):
-    """Reading NeoX's interleaved query_key_value as [q; k; v] row blocks must break the rebuild."""
-    adapter, records = captured
-    if adapter.model_type not in ("gpt_neox", "bloom"):
-        pytest.skip("fused interleaved qkv only")
+@pytest.mark.parametrize("family", ["gpt_neox", "bloom"])
+def test_wrong_fused_qkv_slice_fails_rebuild(family):
+    """Reading the per-head interleaved query_key_value as [q; k; v] row blocks must break the rebuild."""
+    adapter, records = capture(family)
     hw = attention_weights(adapter, 0)
     H, d, dh = hw.n_heads, hw.d_model, hw.head_dim
     w = attention_module(adapter, 0).query_key_value.weight.detach().float()
     blocks = [w[i * d:(i + 1) * d].mT.reshape(d, H, dh).permute(1, 0, 2) for i in range(3)]
     wrong = dataclasses.replace(hw, W_Q=blocks[0], W_K=blocks[1], W_V=blocks[2])
     assert _fails_rebuild(adapter, 0, records[0], wrong)
+
+
+def test_gemma2_attention_softcap_is_needed():
+    adapter, records = capture("gemma2")
+    hw = attention_weights(adapter, 0)
+    assert hw.attn_softcap == 50.0
+    uncapped = rebuild(dataclasses.replace(hw, attn_softcap=None), adapter, 0, records[0])
+    assert _rel_err(uncapped, _model_attention_output(adapter, records[0])) > 5 * RTOL
 
 
 def test_wrong_gqa_map_and_scale_fail_rebuild(captured):
@@ -196,8 +205,9 @@ def test_wrong_gqa_map_and_scale_fail_rebuild(captured):
         assert _fails_rebuild(adapter, 0, records[0], wrong_map)
 
 
-def test_author_wv_slice_is_not_the_value_heads(neox):
+def test_author_wv_slice_is_not_the_value_heads():
     """definitions.md §1: rows [2d:3d] of NeoX's fused weight mix q, k and v rows of the last heads."""
+    neox, _ = capture("gpt_neox")
     hw = attention_weights(neox, 0)
     H, d, dh = hw.n_heads, hw.d_model, hw.head_dim
     fused = attention_module(neox, 0).query_key_value.weight.detach().float()

@@ -59,8 +59,9 @@ def _block_hook(adapter: Adapter, layer: int, fn):
         new = fn(saved.pop("x"), _first(output))
         return output if new is None else _replace_output(output, new)
 
-    h1 = block.register_forward_pre_hook(pre, with_kwargs=True)
-    h2 = block.register_forward_hook(post, with_kwargs=True)
+    # prepend: an intervention must act before any observer (capture_residual) reads the output
+    h1 = block.register_forward_pre_hook(pre, with_kwargs=True, prepend=True)
+    h2 = block.register_forward_hook(post, with_kwargs=True, prepend=True)
     try:
         yield
     finally:
@@ -148,12 +149,13 @@ class ResidualNoise(Intervention):
         def fn(x, y):
             ids = current_text_ids.get()
             if ids is None:
-                ids = list(range(y.shape[0]))
-            rows = []
-            for tid in ids:   # one generator per text: noise independent of batching
+                ids = [(r, y.shape[1]) for r in range(y.shape[0])]
+            eps = torch.zeros(y.shape, dtype=torch.float32)
+            for row, (tid, n) in enumerate(ids):   # one generator per text: independent of batching
                 gen = torch.Generator(device="cpu").manual_seed(self.seed * 1_000_003 + int(tid))
-                rows.append(torch.randn(y.shape[1:], generator=gen, dtype=torch.float32))
-            eps = torch.stack(rows).to(device=y.device, dtype=y.dtype)
+                n = min(int(n), y.shape[1])
+                eps[row, :n] = torch.randn((n,) + tuple(y.shape[2:]), generator=gen, dtype=torch.float32)
+            eps = eps.to(device=y.device, dtype=y.dtype)
             scale = self.sigma
             if self.relative:
                 scale = self.sigma * y.float().pow(2).mean(dim=-1, keepdim=True).sqrt().to(y.dtype)

@@ -10,17 +10,21 @@ the identity: tests on such models pass for the wrong reasons. ``build_synthetic
 re-initialises every parameter from a ``torch.Generator`` seeded with ``seed``:
 
 - Linear / Conv1D weights ~ N(0, 0.2²) (GPT-Neo: 0.1², since it does not scale its attention
-  scores by 1/√head_dim and would otherwise attend one-hot); embeddings (token and learned position) ~ N(0, 0.5²);
+  scores by 1/√head_dim and would otherwise attend one-hot);
+- embeddings (token and learned position) ~ N(0, 0.5²);
 - all biases ~ N(0, 0.05²) (including the qkv biases of qwen2, OPT, BLOOM, phi);
 - norm weights ~ 1 + N(0, 0.1²); for Gemma's ``(1 + w)``-parametrised RMSNorms w ~ N(0, 0.1²),
-  so the effective scale is again ≈ 1.
+  so the effective scale is again ≈ 1. QK-norms (Gemma 3 ``q_norm``/``k_norm``, phi's
+  ``q_layernorm``/``k_layernorm``) get an effective scale ≈ 2 instead: unit-RMS q and k would give
+  near-uniform attention.
 
 With pre-norm inputs of unit RMS, queries and keys have std ≈ 0.2·√64 = 1.6, so attention scores
 have std ≈ 2–3: patterns neither uniform nor one-hot (checked in ``tests/test_synthetic.py``).
 
-Attention implementation: always ``"eager"``. Gemma 2's attention-logit softcap exists only on the
-eager path (SDPA silently drops it), GPT-Neo has no SDPA path, and ``output_attentions=True`` needs
-eager; using one path everywhere keeps the per-head rebuild tests comparing like with like.
+Attention implementation: always ``"eager"``. torch's SDPA kernel has no softcap argument, so only
+the eager path applies Gemma 2's attention-logit softcap; GPT-Neo has no SDPA path at all; and
+``output_attentions=True`` needs eager. One path everywhere keeps the per-head rebuild tests
+comparing like with like.
 
 Tokenizer. ``byte_tokenizer()`` is a real ``PreTrainedTokenizerFast`` built in memory from a
 ``tokenizers`` byte-level BPE with no merges: token id = byte value (0–255), plus ``<|bos|>`` 256,
@@ -61,9 +65,10 @@ DEFAULT_CONFIGS: dict[str, dict] = {
     "llama": dict(_LLAMA_GEOMETRY),
     "mistral": dict(_LLAMA_GEOMETRY, sliding_window=6),
     "qwen2": dict(_LLAMA_GEOMETRY, tie_word_embeddings=True),  # qwen2 has q/k/v biases built in
-    "gemma2": dict(_LLAMA_GEOMETRY, head_dim=16, num_hidden_layers=3, query_pre_attn_scalar=24,
+    # Gemma: n_heads·head_dim != d_model and query_pre_attn_scalar != head_dim, as in the real models.
+    "gemma2": dict(_LLAMA_GEOMETRY, head_dim=24, num_hidden_layers=3, query_pre_attn_scalar=16,
                    sliding_window=6, final_logit_softcapping=30.0, attn_logit_softcapping=50.0),
-    "gemma3_text": dict(_LLAMA_GEOMETRY, head_dim=16, num_hidden_layers=3, query_pre_attn_scalar=24,
+    "gemma3_text": dict(_LLAMA_GEOMETRY, head_dim=32, num_hidden_layers=3, query_pre_attn_scalar=24,
                         sliding_window=6, sliding_window_pattern=2),
 }
 _ALIASES = {"gemma3": "gemma3_text"}
@@ -74,6 +79,8 @@ _LINEAR_STD_BY_FAMILY = {"gpt_neo": 0.1}  # unscaled q·k scores
 EMBED_STD = 0.5
 BIAS_STD = 0.05
 NORM_STD = 0.1
+QK_NORM_GAIN = 2.0
+_QK_NORM_NAMES = ("q_norm", "k_norm", "q_layernorm", "k_layernorm")
 
 
 def build_synthetic(model_type: str, *, seed: int = 0, config: dict | None = None,
@@ -131,15 +138,16 @@ def reinitialise(model: nn.Module, *, seed: int, linear_std: float = LINEAR_STD)
     """
     gen = torch.Generator().manual_seed(seed)
     seen: set[int] = set()
-    for _, module in model.named_modules():
+    for mname, module in model.named_modules():
+        gain = QK_NORM_GAIN if mname.rsplit(".", 1)[-1] in _QK_NORM_NAMES else 1.0
         for pname, p in module.named_parameters(recurse=False):
             if id(p) in seen:
                 continue
             seen.add(id(p))
             noise = torch.randn(p.shape, generator=gen, dtype=torch.float32)
             if _is_norm(module):
-                if pname == "weight" and not _one_plus_w_norm(module):
-                    value = 1.0 + NORM_STD * noise
+                if pname == "weight":  # effective scale `gain` (Gemma: stored as w in (1 + w))
+                    value = gain - _one_plus_w_norm(module) + NORM_STD * noise
                 else:
                     value = NORM_STD * noise
             elif pname == "bias":

@@ -1,9 +1,13 @@
 """Verdict changes between two runs, matched by verdict ``key``.
 
 Used by ``python -m lmclaims compare OLD.json NEW.json`` and by the report's "changes vs
-previous run" section (whose ``compare`` entries are ``{"key", "old", "new"}``; each side may be
-a full verdict dict, a ``{"status", "estimate", "confidence_interval"}`` summary, a bare status
-string, or null when the verdict did not exist on that side).
+previous run" section. A report's ``compare`` entries come in two shapes, both accepted:
+
+* ``{"key", "old", "new"}``: each side a full verdict dict, a ``{"status", "estimate",
+  "confidence_interval"}`` summary, a bare status string, or null when the verdict did not
+  exist on that side;
+* ``{"key", "change", "old_status", "new_status", "old_estimate", "new_estimate"}`` (what the
+  pytest plugin's ``--claims-compare`` writes; a null status means absent on that side).
 """
 
 from __future__ import annotations
@@ -107,10 +111,18 @@ def compare_reports(old: dict, new: dict) -> list[VerdictChange]:
             for k in keys]
 
 
+def _side_of_entry(entry: dict, side: str) -> VerdictSide | None:
+    if side in entry:
+        return VerdictSide.from_json(entry[side])
+    status = entry.get(f"{side}_status")
+    if status is None:
+        return None
+    return VerdictSide(status=status_of(status), estimate=as_float(entry.get(f"{side}_estimate")))
+
+
 def changes_from_entries(entries: Any) -> list[VerdictChange]:
-    """Parse a report's ``compare`` list (``{"key", "old", "new"}`` entries) into changes."""
+    """Parse a report's ``compare`` list (either entry shape, see the module doc) into changes."""
     if not isinstance(entries, list):
         return []
-    return [VerdictChange(str(e.get("key") or MISSING), VerdictSide.from_json(e.get("old")),
-                          VerdictSide.from_json(e.get("new")))
+    return [VerdictChange(str(e.get("key") or MISSING), _side_of_entry(e, "old"), _side_of_entry(e, "new"))
             for e in entries if isinstance(e, dict)]

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .format import as_float, as_text
-from .svg import colour, figure_to_svg, plt, report_style
+from .svg import colour, figure_to_svg, plain_text, plt, report_style
 
 #: Marker, colour and legend word per verdict status in the forest plot (shape carries meaning too).
 STATUS_STYLE = {
@@ -55,9 +55,14 @@ def _floats(values: Any) -> np.ndarray:
     return np.array([np.nan if as_float(v) is None else as_float(v) for v in values], dtype=float)
 
 
-def _short(text: Any, limit: int = MAX_LABEL) -> str:
+def _clip(text: Any, limit: int) -> str:
     s = as_text(text)
     return s if len(s) <= limit else s[: limit - 1] + "\u2026"
+
+
+def _short(text: Any, limit: int = MAX_LABEL) -> str:
+    """JSON text for a figure: shortened to ``limit`` characters and safe from mathtext."""
+    return plain_text(_clip(text, limit))
 
 
 def _apply_logy(ax, values: Sequence[np.ndarray], ylabel: str) -> str:
@@ -75,8 +80,8 @@ def _apply_logy(ax, values: Sequence[np.ndarray], ylabel: str) -> str:
 def _finish(fig, ax, spec: dict, *, ylabel: str, xlabel: str, n_series: int, id_prefix: str) -> str:
     title = as_text(spec.get("title") or "")
     ax.set_title(_short(title, MAX_TITLE) if title != "\u2014" else "")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(_short(xlabel, MAX_TITLE))
+    ax.set_ylabel(plain_text(ylabel))      # already clipped by the drawer (before any scale note)
     if n_series >= 1 and ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best")
     return figure_to_svg(fig, id_prefix=id_prefix, title=title)
@@ -109,7 +114,7 @@ def _draw_profile(spec: dict, id_prefix: str) -> str:
         if ref is not None:
             ax.axhline(ref, color="#444", linestyle="--", linewidth=1, label=f"reference = {ref:.4g}")
             all_values.append(np.array([ref]))
-        ylabel = as_text(spec.get("ylabel") or "")
+        ylabel = _clip(spec.get("ylabel") or "", MAX_LABEL)
         if spec.get("logy"):
             ylabel = _apply_logy(ax, all_values, ylabel)
         named = sum(1 for n in series if n) + (ref is not None)
@@ -145,7 +150,7 @@ def _draw_bars(spec: dict, id_prefix: str) -> str:
                       ha="right" if len(categories) > 4 else "center")
         ax.axhline(0, color="#333", linewidth=0.6)
         ax.grid(axis="x", visible=False)
-        ylabel = as_text(spec.get("ylabel") or "")
+        ylabel = _clip(spec.get("ylabel") or "", MAX_LABEL)
         if spec.get("logy"):
             ylabel = _apply_logy(ax, all_values, ylabel)
         return _finish(fig, ax, spec, ylabel=ylabel, xlabel=as_text(spec.get("xlabel") or ""),
@@ -167,7 +172,7 @@ def _draw_curves(spec: dict, id_prefix: str) -> str:
                 raise ValueError(f"series {name!r}: x has {len(x)} values, y has {len(y)}")
             ax.plot(x, y, color=colour(i), linewidth=1.2, label=_short(name))
             all_values.append(y)
-        ylabel = as_text(spec.get("ylabel") or "")
+        ylabel = _clip(spec.get("ylabel") or "", MAX_LABEL)
         if spec.get("logy"):
             ylabel = _apply_logy(ax, all_values, ylabel)
         return _finish(fig, ax, spec, ylabel=ylabel, xlabel=as_text(spec.get("xlabel") or "step"),
@@ -238,7 +243,7 @@ def forest_svg(rows: Sequence[dict], *, title: str, xlabel: str, id_prefix: str,
         ax.set_yticks(ypos, [_short(r.get("label")) for r in rows])
         ax.set_ylim(-0.7, len(rows) - 0.3)
         ax.grid(axis="y", visible=False)
-        ax.set_xlabel(xlabel)
+        ax.set_xlabel(_short(xlabel, MAX_TITLE))
         ax.set_title(_short(title, MAX_TITLE))
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="verdict")
         return figure_to_svg(fig, id_prefix=id_prefix, title=title)

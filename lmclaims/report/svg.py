@@ -2,8 +2,9 @@
 
 * Text stays text (``svg.fonttype = "none"``): small files, selectable labels, and matplotlib's
   SVG writer XML-escapes every string, so a model name such as ``<script>`` arrives as
-  ``&lt;script&gt;``. Mathtext is switched off (``text.parse_math = False``) so a stray ``$`` in a
-  title from the JSON is drawn literally instead of raising.
+  ``&lt;script&gt;``. Strings from the JSON go through :func:`plain_text` first, which escapes
+  ``$`` so they are never parsed as mathtext (a stray ``$`` would otherwise raise or garble the
+  text); matplotlib's own tick labels (``10^{-1}``) keep their mathtext.
 * The XML prolog, DOCTYPE and ``<metadata>`` (with its timestamp) are dropped, and every ``id``
   (and each ``#ref`` to it) gets a caller-chosen prefix, so many figures can live in one page
   without id clashes.
@@ -28,7 +29,6 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 REPORT_RC = {
     "svg.fonttype": "none",
     "svg.hashsalt": "lmclaims",          # deterministic clip-path ids
-    "text.parse_math": False,
     "text.usetex": False,
     "font.family": "sans-serif",
     "font.sans-serif": ["DejaVu Sans", "Helvetica", "Arial"],
@@ -58,6 +58,11 @@ def report_style() -> Iterator[None]:
     """Context in which report figures are created and saved (see :data:`REPORT_RC`)."""
     with matplotlib.rc_context(REPORT_RC):
         yield
+
+
+def plain_text(text: str) -> str:
+    """``text`` made safe from mathtext: every ``$`` escaped, so matplotlib draws it as is."""
+    return text.replace("$", r"\$")
 
 
 def colour(i: int) -> str:

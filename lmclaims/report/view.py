@@ -56,11 +56,13 @@ def header(report: dict) -> dict:
         profile = ", ".join(f"{k}={as_text(v)}" for k, v in profile.items())
     dirty = git.get("dirty")
     commit = as_text(git.get("commit")) + (" (uncommitted changes)" if dirty else "")
+    run_extra = [(str(k), v) for k, v in run.items() if k not in ("panel", "device", "dtype")]
     run_rows = [
         ("created", report.get("created")), ("lmclaims", report.get("lmclaims_version")),
         ("git commit", commit if git else None), ("command", command), ("profile", profile),
         ("seed", report.get("seed")), ("correction", report.get("correction")),
         ("panel", run.get("panel")), ("device", run.get("device")), ("dtype", run.get("dtype")),
+        *run_extra,
         ("session time", fmt_seconds(_dict(report.get("timings")).get("session_seconds"))),
     ]
     corpus_rows = [("corpus", corpus.get("name")), ("sha256", corpus.get("sha256")),
@@ -79,6 +81,10 @@ def header(report: dict) -> dict:
     if dirty:
         notes.append("The git working tree had uncommitted changes: the commit alone does not "
                      "reproduce this run.")
+    base = _dict(report.get("baseline"))
+    if _list(base.get("missing")):
+        notes.append(f"{len(base['missing'])} verdict(s) are not in the baseline file "
+                     f"{as_text(base.get('file'))}, so the baseline gate did not check them.")
     version = report.get("schema_version")
     if version is not None and version != SUPPORTED_SCHEMA:
         notes.append(f"claims.json schema_version {as_text(version)}; this renderer knows "
@@ -112,12 +118,19 @@ def verdict_row(v: dict) -> dict:
         "method": as_text(ev.get("method")),
         "p_raw": fmt_p(v.get("p_raw") if v.get("p_raw") is not None else ev.get("p_value")),
         "p_adjusted": fmt_p(v.get("p_adjusted")),
+        "reason": as_text(v.get("reason")) if v.get("reason") else "",
     }
 
 
 def _ordered_counts(statuses) -> list[tuple[str, int]]:
     counts = Counter(statuses)
     return [(s, counts[s]) for s in (*BADGE_STATUSES, "unknown") if counts[s]]
+
+
+def _reference_of(v: dict) -> float | None:
+    """The decision threshold a forest plot should mark (``extra.reference`` or ``extra.threshold``)."""
+    extra = _dict(_dict(v.get("evidence")).get("extra"))
+    return as_float(extra.get("reference", extra.get("threshold")))
 
 
 def _forests(claim_id: str, variant: str, verdicts: list[dict], ids: _Ids) -> list[str]:
@@ -135,7 +148,7 @@ def _forests(claim_id: str, variant: str, verdicts: list[dict], ids: _Ids) -> li
             ci = _list(ev.get("confidence_interval")) + [None, None]
             rows.append({"label": " \u00b7 ".join(x for x in (r["model"], r["label"]) if x),
                          "estimate": ev.get("estimate"), "lo": ci[0], "hi": ci[1], "status": r["status"]})
-        refs = {as_float(_dict(_dict(v.get("evidence")).get("extra")).get("reference")) for v in vs}
+        refs = {_reference_of(v) for v in vs}
         reference = refs.pop() if len(refs) == 1 else None
         svg = forest_svg(rows, title=f"{claim_id} \u00b7 {variant}: {statistic}", xlabel=statistic,
                          id_prefix=ids.next(), reference=reference)

@@ -1,5 +1,5 @@
 """Judgement: result objects and statistical assertions. Imports no torch, no models."""
 
-from lmclaims.stats.evidence import ConfidenceInterval, Evidence, Status, Verdict
+from lmclaims.stats.evidence import ConfidenceInterval, Evidence, Judgement, Status, Verdict, worst_status
 
-__all__ = ["ConfidenceInterval", "Evidence", "Status", "Verdict"]
+__all__ = ["ConfidenceInterval", "Evidence", "Judgement", "Status", "Verdict", "worst_status"]

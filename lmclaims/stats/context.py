@@ -52,7 +52,7 @@ class Resolved:
 
     @property
     def alpha(self) -> float:
-        return 1.0 - self.confidence_level
+        return round(1.0 - self.confidence_level, 12)
 
 
 _ACTIVE: contextvars.ContextVar[ActiveSettings | None] = contextvars.ContextVar("lmclaims_active", default=None)

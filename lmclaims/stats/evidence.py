@@ -78,7 +78,7 @@ class Evidence:
     confidence_level: float = 0.95
     seed: int | None = None
     p_value: float | None = None
-    bootstrap_distribution: tuple[float, ...] = ()
+    bootstrap_distribution: tuple[float, ...] = field(default=(), repr=False)
     extra: dict = field(default_factory=dict)
 
     def to_dict(self, *, with_distribution: bool = False) -> dict:

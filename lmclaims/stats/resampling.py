@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -76,12 +76,31 @@ def _scipy_bootstrap(data, statistic, *, paired, method, level, n_resamples, rng
                 confidence_level=level, method=method, bootstrap_result=previous, rng=rng)
 
 
+def canonical_order(data: tuple[np.ndarray, ...], *, paired: bool) -> tuple[np.ndarray, ...]:
+    """Put the units (last axis) in a canonical (lexicographic) order.
+
+    Units are exchangeable, so this changes nothing statistically; it makes a verdict exactly
+    invariant to the order in which units were listed (resample indices then always refer to
+    the same units). Paired samples are sorted jointly, unpaired samples each on their own.
+    """
+    def order(*samples):
+        keys = np.concatenate([s.reshape(-1, s.shape[-1]) for s in samples], axis=0)
+        return np.lexsort(keys[::-1])
+
+    if paired or len(data) == 1:
+        idx = order(*data)
+        return tuple(s[..., idx] for s in data)
+    return tuple(s[..., order(s)] for s in data)
+
+
 def bootstrap(data: tuple[np.ndarray, ...], statistic: Callable, *, resolved: Resolved, paired: bool = False,
               confidence_level: float | None = None) -> Resampled:
     """Bootstrap ``statistic(*data, axis=-1)`` over the last axis of each sample.
 
     ``confidence_level`` overrides ``resolved.confidence_level`` (TOST uses ``1 - 2 alpha``).
+    Units are first put in :func:`canonical_order`.
     """
+    data = canonical_order(tuple(np.asarray(d, dtype=float) for d in data), paired=paired)
     level = resolved.confidence_level if confidence_level is None else confidence_level
     with np.errstate(all="ignore"):
         estimate = np.asarray(statistic(*data, axis=-1), dtype=float)
@@ -145,3 +164,20 @@ def thin_tail_caveat(n_resamples: int, confidence_level: float) -> tuple[str, ..
         return (f"only {tail:.1f} bootstrap resamples lie beyond each end of the {confidence_level:.4g} "
                 f"interval; use more resamples (>= {int(np.ceil(20 / (1 - confidence_level)))}) for a stable bound",)
     return ()
+
+
+def component(r: Resampled, i: int) -> Resampled:
+    """View of one output of a vector-valued bootstrap as its own Resampled (for inversion)."""
+    stat = r.statistic
+    return replace(r, statistic=lambda *s, axis=-1: stat(*s, axis=axis)[i], estimate=r.estimate[i],
+                   low=r.low[i], high=r.high[i], distribution=r.distribution[i],
+                   result=_ComponentResult(r.result, i))
+
+
+class _ComponentResult:
+    """Minimal stand-in for scipy's BootstrapResult restricted to output ``i``."""
+
+    def __init__(self, result, i):
+        self.bootstrap_distribution = np.asarray(result.bootstrap_distribution)[i]
+        self.confidence_interval = type(result.confidence_interval)(*(np.asarray(v)[i] for v in result.confidence_interval))
+        self.standard_error = np.asarray(result.standard_error)[i]

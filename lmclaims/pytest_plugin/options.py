@@ -1,0 +1,66 @@
+"""Command-line options and the run's statistical settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from lmclaims.stats.multiple import CORRECTIONS
+from lmclaims.stats.profiles import DEFAULT_SEED, ClaimSettings, default_profile_name, get_profile, profile_names
+
+SETTINGS_KEY = pytest.StashKey[ClaimSettings]()
+
+#: options owned by other parts of lmclaims (conftest.py); read when they exist, else None
+RUN_OPTIONS = ("panel", "device", "dtype")
+
+
+def addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lmclaims", "lmclaims: statistical claims")
+    group.addoption("--claims-profile", default=None, choices=None,
+                    help=f"statistical profile ({', '.join(profile_names())}); default: 'ci' if $CI is set, else 'dev'")
+    group.addoption("--claims-seed", type=int, default=None, help=f"global seed (default {DEFAULT_SEED})")
+    group.addoption("--claims-n-resamples", type=int, default=None, help="override the profile's bootstrap resamples")
+    group.addoption("--claims-correction", choices=CORRECTIONS, default="holm",
+                    help="multiple-comparison correction within a claim family (default holm)")
+    group.addoption("--claims-strict", action="store_true", default=False,
+                    help="an INCONCLUSIVE verdict fails the test instead of skipping it")
+    group.addoption("--claims-baseline", default=None, metavar="FILE",
+                    help="fail any verdict whose status differs from the one recorded in FILE")
+    group.addoption("--claims-update-baseline", action="store_true", default=False,
+                    help="write the --claims-baseline FILE from this run (no gating)")
+    group.addoption("--claims-compare", default=None, metavar="OLD_JSON",
+                    help="print verdict changes against an older claims.json")
+    group.addoption("--claims-report-dir", default=None, metavar="DIR",
+                    help="where claims.json (and claims.html) are written (default: <rootdir>/reports)")
+
+
+def settings_from_config(config: pytest.Config) -> ClaimSettings:
+    name = config.getoption("claims_profile") or default_profile_name()
+    try:
+        profile = get_profile(name)
+    except KeyError as exc:
+        raise pytest.UsageError(str(exc.args[0])) from None
+    seed = config.getoption("claims_seed")
+    n_resamples = config.getoption("claims_n_resamples")
+    if n_resamples is not None and n_resamples < 99:
+        raise pytest.UsageError("--claims-n-resamples must be at least 99")
+    return profile.with_(seed=DEFAULT_SEED if seed is None else seed,
+                         n_resamples=profile.n_resamples if n_resamples is None else n_resamples,
+                         correction=config.getoption("claims_correction"))
+
+
+def run_option(config: pytest.Config, name: str):
+    """Value of an option another plugin/conftest defines (``--panel``...), or None if absent."""
+    return config.getoption(name, default=None)
+
+
+def header_line(config: pytest.Config) -> str:
+    s = config.stash[SETTINGS_KEY]
+    parts = [f"profile={s.profile}", f"seed={s.seed}", f"n_resamples={s.n_resamples}",
+             f"confidence={s.confidence_level:g}", f"correction={s.correction}", f"method={s.method}",
+             f"max_texts={s.max_texts}"]
+    panel = run_option(config, "panel")
+    if panel is not None:
+        parts.append(f"panel={panel}")
+    if config.getoption("claims_strict"):
+        parts.append("strict")
+    return "lmclaims: " + " ".join(parts)
