@@ -62,7 +62,7 @@ def _above(rng, effect):
 def _below(rng, effect):
     x = rng.lognormal(0.0, 0.5, size=(40, N_SIM))           # skewed; true mean exp(0.125)
     true_mean = np.exp(0.125)
-    threshold = true_mean * (1.25 if effect else 1.0)
+    threshold = true_mean * (1.3 if effect else 1.0)
     return _statuses(assertions.below(x, threshold, confidence_level=LEVEL, n_resamples=N_RESAMPLES, rng=rng))
 
 
@@ -118,14 +118,14 @@ def _separated(rng, effect):
 
 
 def _proportion_below(rng, effect):
-    k = rng.binomial(500, 0.02 if effect else 0.04, size=N_SIM)
-    return np.array([assertions.proportion_below(int(ki), 500, 0.04, confidence_level=LEVEL).status.value for ki in k])
+    k = rng.binomial(1000, 0.02 if effect else 0.04, size=N_SIM)
+    return np.array([assertions.proportion_below(int(ki), 1000, 0.04, confidence_level=LEVEL).status.value for ki in k])
 
 
 SCENARIOS = {
     "above": Scenario("above", "mean = threshold (normal, sd 1)", "mean = threshold + 0.6 sd", "30 texts",
                       "alpha/2", _above),
-    "below": Scenario("below", "mean = threshold (lognormal, sigma 0.5)", "threshold = 1.25 x mean", "40 texts",
+    "below": Scenario("below", "mean = threshold (lognormal, sigma 0.5)", "threshold = 1.3 x mean", "40 texts",
                       "alpha/2", _below),
     "greater": Scenario("greater (paired)", "mean difference = 0", "mean difference = 0.6 sd", "30 texts",
                         "alpha/2", _greater),
@@ -140,7 +140,7 @@ SCENARIOS = {
     "separated": Scenario("separated (4 members)", "log gap = 0 (max lower = min upper)", "fold gap 1.6",
                           "4 x 30 texts", "alpha/2", _separated, N_RESAMPLES_LOOP),
     "proportion_below": Scenario("proportion_below (binomtest)", "rate = threshold 0.04", "rate = 0.02",
-                                 "500 trials", "alpha/2", _proportion_below, 0),
+                                 "1000 trials", "alpha/2", _proportion_below, 0),
 }
 
 

@@ -20,6 +20,7 @@ extra memory is [R, block] — never [layers, tokens, vocab] nor even [tokens, v
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -70,46 +71,94 @@ class LensStats:
         return torch.exp(self.top_logits - self.log_z[:, None])
 
 
+def _block_width(block: int | None, rows: int, vocab: int) -> int:
+    if block is None:
+        # ≈ 1 Mi logits (4 MiB fp32) per block: z and exp(z) stay in L2/L3 while the GEMM keeps its speed
+        block = max(1024, min(8192, (1 << 20) // max(rows, 1)))
+        block -= block % _GROUP
+    if block < 1:
+        raise ValueError(f"block must be ≥ 1, got {block}")
+    return min(block, vocab)
+
+
 def lens_stats(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *,
                transform: LogitTransform = LogitTransform(), targets: torch.Tensor | None = None,
-               topk: int = DEFAULT_TOPK, block: int = DEFAULT_BLOCK) -> LensStats:
+               topk: int = DEFAULT_TOPK, block: int | None = DEFAULT_BLOCK) -> LensStats:
     """Streaming softmax statistics of ``transform(x @ weight.T + bias)`` row by row.
 
     ``x`` [R, d] must already be final-normed (``Adapter.normed``). Computation in float32.
+    ``block`` is the number of vocabulary columns per step (``None``: chosen from R for cache
+    residency); it changes the results only by float rounding of the running sums.
+
+    Per block: one GEMM into a reused buffer (bias fused with ``addmm``), the transform in place,
+    group maxima (one pass; their max is the block max), then ``exp`` into a second reused buffer
+    and two row sums. The top-K is kept with a threshold filter: only the column groups whose max
+    reaches the running K-th largest value can hold a new top-K entry, and only their elements at or
+    above it are merged (``topk`` over ``K + survivors`` columns, not over the block). In the first
+    block the threshold is the K-th largest group max (K distinct elements ≥ it exist). ``topk=1``
+    is the running max itself.
     """
     if x.ndim != 2:
         raise ValueError(f"x must be [rows, d_model], got {tuple(x.shape)}")
     R = x.shape[0]
     V = weight.shape[0]
     k = min(topk, V)
+    if k < 1:
+        raise ValueError(f"topk must be ≥ 1, got {topk}")
     x = x.float()
     dev = x.device
-    m = torch.full((R,), -torch.inf, device=dev)
-    S = torch.zeros(R, device=dev)
-    U = torch.zeros(R, device=dev)
-    top = torch.full((R, k), -torch.inf, device=dev)
-    for start in range(0, V, block):
-        w = weight[start:start + block]
-        z = x @ w.float().T
-        if bias is not None:
-            z += bias[start:start + block].float()
-        z = transform.apply(z)
-        bm = z.amax(dim=1)
-        m_new = torch.maximum(m, bm)
-        scale = torch.exp(m - m_new)                       # 0 on the first block (m = -inf)
-        scale = torch.nan_to_num(scale, nan=0.0)
-        shift = (m - m_new).nan_to_num(nan=0.0, neginf=0.0)
-        U = (U + shift * S) * scale
-        S = S * scale
-        z.sub_(m_new[:, None])
-        e = torch.exp(z)
-        S += e.sum(dim=1)
-        U += (z * e).sum(dim=1)
-        m = m_new
-        z.add_(m_new[:, None])
-        kk = min(k, z.shape[1])
-        bt = torch.topk(z, kk, dim=1, sorted=False).values
-        top = torch.topk(torch.cat([top, bt], dim=1), k, dim=1, sorted=True).values
+    B = _block_width(block, R, V)
+    zbuf = torch.empty(R * B, device=dev)
+    ebuf = torch.empty(R * B, device=dev)
+    bias_f = bias.float() if bias is not None else None
+    m = S = U = None
+    top = torch.full((R, k), -torch.inf, device=dev) if k > 1 else None
+    thr = torch.full((R,), -torch.inf, device=dev)
+    filled = False                                   # every row holds k finite top values
+    for start in range(0, V, B):
+        w = weight[start:start + B]
+        n = w.shape[0]
+        wt = w.float().T                             # [d, n] view: BLAS reads it transposed
+        z = zbuf[:R * n].view(R, n)
+        if bias_f is not None:
+            torch.addmm(bias_f[start:start + n], x, wt, out=z)
+        else:
+            torch.mm(x, wt, out=z)
+        _transform_(z, transform)
+        g = math.gcd(n, _GROUP)                      # group width; groups interleave: col = a·G + q
+        G = n // g
+        gmax = z.view(R, g, G).amax(dim=1)           # [R, G], vectorised over contiguous q
+        bm = gmax.amax(dim=1)
+
+        if k > 1:
+            if not filled and G >= k:
+                # K distinct elements (one per group) are ≥ the K-th largest group max
+                thr = torch.maximum(thr, torch.topk(gmax, k, dim=1, sorted=False).values.amin(dim=1))
+            top = _merge_top(top, z, gmax, thr, g, G, k)
+            thr = top.amin(dim=1)
+            filled = filled or bool(torch.isfinite(thr).all())
+
+        if m is None:
+            m = bm
+            z.sub_(m[:, None])
+            e = torch.exp(z, out=ebuf[:R * n].view(R, n))
+            S = e.sum(dim=1)
+            U = z.mul_(e).sum(dim=1)
+        else:
+            m_new = torch.maximum(m, bm)
+            shift = m - m_new                        # ≤ 0, finite
+            scale = torch.exp(shift)
+            U = (U + shift * S) * scale
+            S = S * scale
+            z.sub_(m_new[:, None])
+            e = torch.exp(z, out=ebuf[:R * n].view(R, n))
+            S += e.sum(dim=1)
+            U += z.mul_(e).sum(dim=1)
+            m = m_new
+    if k > 1:
+        top = torch.sort(top, dim=1, descending=True).values
+    else:
+        top = m[:, None].clone()
     log_s = torch.log(S)
     log_z = m + log_s
     entropy = log_s - U / S
@@ -122,6 +171,43 @@ def lens_stats(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
         zt = transform.apply(zt)
         tgt = zt - log_z
     return LensStats(log_z=log_z, entropy=entropy.clamp_min(0.0), top_logits=top, target_logprob=tgt)
+
+
+_GROUP = 32          # column-group width of the top-K filter (the block is cut into groups of ≤ 32)
+
+
+def _transform_(z: torch.Tensor, tf: LogitTransform) -> None:
+    """``LogitTransform.apply`` in place (same operations, same rounding)."""
+    if tf.softcap is not None:
+        z.div_(tf.softcap).tanh_().mul_(tf.softcap)
+    if tf.temperature != 1.0:
+        z.div_(tf.temperature)
+
+
+def _merge_top(top, z, gmax, thr, g, G, k):
+    """Merge the elements of block ``z`` [R, g·G] that are ≥ ``thr`` (per row) into ``top`` [R, k].
+
+    Correct for any ``thr`` ≤ the current K-th largest (−inf included): elements below it can never
+    be in the top-K; ties at ``thr`` are kept, so equal values are never lost.
+    """
+    R = z.shape[0]
+    if not bool(torch.isfinite(thr).any()):
+        return torch.topk(torch.cat([top, z], dim=1), k, dim=1, sorted=False).values
+    rows, q = (gmax >= thr[:, None]).nonzero(as_tuple=True)      # candidate groups, row-major
+    if rows.numel() == 0:
+        return top
+    cand = z.view(R, g, G)[rows, :, q]                            # [n, g]
+    keep = cand >= thr[rows][:, None]
+    vals = cand[keep]
+    erow = rows[:, None].expand(-1, g)[keep]                      # sorted by row
+    counts = torch.bincount(erow, minlength=R)
+    width = int(counts.max())
+    starts = torch.cumsum(counts, 0) - counts
+    pos = torch.arange(erow.numel(), device=z.device) - starts[erow]
+    merged = torch.full((R, k + width), -torch.inf, device=z.device)
+    merged[:, :k] = top
+    merged[erow, k + pos] = vals
+    return torch.topk(merged, k, dim=1, sorted=False).values
 
 
 def geometry_features(stats: LensStats, vocab_size: int, *, topk_mass_k: int = 10,

@@ -1,0 +1,68 @@
+"""Properties (hypothesis): order invariance, determinism, quantities in range."""
+
+import json
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from lmclaims.stats import assertions
+from lmclaims.stats.evidence import Status
+
+values = arrays(np.float64, st.integers(5, 30), elements=st.floats(-10, 10, allow_nan=False, width=32))
+FAST = dict(n_resamples=199, rng=11)
+quick = settings(max_examples=25, deadline=None)
+
+
+@quick
+@given(values, st.randoms(use_true_random=False), st.floats(-2, 2))
+def test_verdict_invariant_to_unit_order(x, random, threshold):
+    shuffled = x.copy()
+    random.shuffle(shuffled)
+    a = assertions.above(x, threshold, **FAST)
+    b = assertions.above(shuffled, threshold, **FAST)
+    assert a.to_dict() == b.to_dict()
+
+
+@quick
+@given(values, st.randoms(use_true_random=False))
+def test_paired_helpers_invariant_to_unit_order(x, random):
+    y = x[::-1] * 0.5 + 1.0
+    order = list(range(len(x)))
+    random.shuffle(order)
+    for helper in (lambda a, b: assertions.greater(a, b, **FAST), lambda a, b: assertions.same_sign(a, b, **FAST)):
+        assert helper(x, y).to_dict() == helper(x[order], y[order]).to_dict()
+
+
+@quick
+@given(values, st.floats(-2, 2))
+def test_same_seed_gives_identical_json(x, threshold):
+    one = json.dumps(assertions.above(x, threshold, **FAST).to_dict(with_distribution=True), sort_keys=True)
+    two = json.dumps(assertions.above(x, threshold, **FAST).to_dict(with_distribution=True), sort_keys=True)
+    assert one == two
+
+
+@quick
+@given(values, values)
+def test_normalised_quantities_in_range(x, y):
+    n = min(len(x), len(y))
+    for j in (assertions.correlated(x[:n], y[:n], **FAST), assertions.above(x, 0.0, **FAST),
+              assertions.equivalent(x, margin=1.0, **FAST)):
+        assert 0.0 <= j.p_value <= 1.0
+        assert j.status in set(Status)
+        lo, hi = j.evidence.confidence_interval
+        assert not (lo > hi)                                  # NaN allowed only for degenerate data
+        if j.status is not Status.INCONCLUSIVE:
+            assert lo <= j.evidence.estimate + 1e-9 or hi >= j.evidence.estimate - 1e-9
+    rho = assertions.correlated(x[:n], y[:n], **FAST).evidence
+    assert -1.0 <= rho.estimate <= 1.0 and all(-1.0 - 1e-12 <= b <= 1.0 + 1e-12 for b in rho.confidence_interval)
+
+
+@quick
+@given(st.integers(0, 200), st.integers(1, 200), st.floats(0.01, 0.5))
+def test_proportion_in_range(k, extra, threshold):
+    n = k + extra
+    j = assertions.proportion_below(k, n, threshold)
+    lo, hi = j.evidence.confidence_interval
+    assert 0.0 <= lo <= j.evidence.estimate <= hi <= 1.0 and 0.0 <= j.p_value <= 1.0
