@@ -2,6 +2,9 @@
 
 ``report CLAIMS.json [-o OUT.html]``
     Re-render the HTML report from a saved claims.json (default output: same name, ``.html``).
+``merge SHARD.json... -o OUT.json``
+    Merge the claims.json of several shards (``--claims-shard K/N`` runs) into one report and
+    re-apply the multiple-comparison correction over the merged families; renders OUT.html too.
 ``compare OLD.json NEW.json``
     Print verdict changes matched by key (old status → new status, estimate/CI change).
     Exit status 1 if any verdict present in both runs changed status, else 0. Verdicts that only
@@ -65,11 +68,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_CHANGED if kinds["status"] else EXIT_OK
 
 
-# --- merge: reserved -------------------------------------------------------------------------
-# A future `merge` subcommand will combine shard JSONs (xdist workers, SLURM array tasks) into one
-# claims.json. Add `cmd_merge(args) -> int` here and register it in build_parser() below, next to
-# "report" and "compare". Not implemented yet on purpose.
-# ----------------------------------------------------------------------------------------------
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Merge shard claims.json files into one (correction re-applied over merged families)."""
+    from lmclaims.merge import MergeError, merge_reports
+    from lmclaims.report.render import render_html
+
+    try:
+        merged = merge_reports([_load(p) for p in args.shards])
+    except MergeError as exc:
+        raise InputError(str(exc)) from exc
+    out = pathlib.Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(merged, indent=1, sort_keys=True), encoding="utf-8")
+    render_html(merged, out.with_suffix(".html"))
+    print(f"merged {len(args.shards)} shards, {len(merged['verdicts'])} verdicts -> {out} (+ .html)")
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("new", help="later claims.json")
     p.set_defaults(func=cmd_compare)
 
-    # MERGE: register the future `merge` subcommand here (see the reserved block above).
+    p = sub.add_parser("merge", help="merge shard claims.json files into one report")
+    p.add_argument("shards", nargs="+", help="claims.json of each shard")
+    p.add_argument("-o", "--output", default="reports/claims.json", help="merged claims.json (default %(default)s)")
+    p.set_defaults(func=cmd_merge)
+
     return parser
 
 

@@ -16,8 +16,8 @@ Multiple comparisons (``--claims-correction holm|fdr_bh|none``)
 ----------------------------------------------------------------
 A *family* is, by default, all tests of one claim id and variant (e.g. one per model); the
 marker's ``family=`` overrides it, ``verdicts=k`` says each test records k verdicts. Its size
-``m = tests x k`` is counted at collection (over every collected test with the marker, before
-selection), so it is known before any test runs. The scheme has two stages:
+``m = tests x k`` is counted at collection (over the claim tests of the modules holding the
+selected ones, whatever ``-k`` or node ids select), so it is known before any test runs. The scheme has two stages:
 
 1. *While a test runs* the ``verdict`` fixture makes the helpers use the Bonferroni level
    ``1 - alpha/m``. Bonferroni controls the family-wise error rate at alpha without needing the
@@ -91,11 +91,7 @@ class _ReportHooks:
     """Hooks whose signature carries no ``config``: bound to this run's config and state."""
 
     def __init__(self, config: pytest.Config):
-        self.families = config.stash[FAMILIES_KEY]
         self.state = config.stash[STATE_KEY]
-
-    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        self.families.add_report(report)           # runs where collection runs (workers under xdist)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.state.add(report)                     # on the controller this sees every worker's reports
@@ -105,7 +101,9 @@ def pytest_report_header(config: pytest.Config) -> str:
     return header_line(config)
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    config.stash[FAMILIES_KEY].add_items(items)      # runs where collection runs (each worker under xdist)
     for item in items:
         try:
             spec = claim_of(item)

@@ -127,11 +127,36 @@ def _forward(lm, input_ids, attention_mask):
         return lm.model(**kwargs)
 
 
+def _is_oom(exc: BaseException) -> bool:
+    oom = getattr(torch.cuda, "OutOfMemoryError", ())
+    return isinstance(exc, oom) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
+def measure(lm, view: CorpusView, probes: list, *, batch_tokens: int = 2048, min_batch_tokens: int = 64, **kw):
+    """Run every probe on ``view`` with one forward pass per batch; return {probe name: arrays}.
+
+    On an accelerator out-of-memory error the whole measurement restarts with half the batch
+    (down to ``min_batch_tokens``), after emptying the CUDA cache. The batch size is part of the
+    cache key, so results measured at different batch sizes are never mixed.
+    """
+    while True:
+        try:
+            return _measure(lm, view, probes, batch_tokens=batch_tokens, **kw)
+        except Exception as exc:
+            if not _is_oom(exc) or batch_tokens // 2 < min_batch_tokens:
+                raise
+            batch_tokens //= 2
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            import logging
+            logging.getLogger(__name__).warning("%s: out of memory; retrying with batch_tokens=%d",
+                                                lm.name, batch_tokens)
+
+
 @torch.inference_mode()
-def measure(lm, view: CorpusView, probes: list, *, intervention: Intervention | None = None,
+def _measure(lm, view: CorpusView, probes: list, *, intervention: Intervention | None = None,
             cache: MeasurementCache | None = None, batch_tokens: int = 2048, progress: bool | None = None,
             info: RunInfo | None = None) -> dict[str, dict[str, np.ndarray]]:
-    """Run every probe on ``view`` with one forward pass per batch; return {probe name: arrays}."""
     if len(view) == 0:
         raise EmptyCorpus("no texts to measure")
     intervention = intervention or NoIntervention()

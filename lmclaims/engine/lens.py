@@ -71,14 +71,82 @@ class LensStats:
         return torch.exp(self.top_logits - self.log_z[:, None])
 
 
+_GROUP = 8          # column-group width of the top-K filter (cut to gcd(block, 8) when 8 does not divide it)
+_POOL = 128         # extra top-K slots: survivors are appended there and merged only when it fills
+
+
 def _block_width(block: int | None, rows: int, vocab: int) -> int:
     if block is None:
-        # ≈ 1 Mi logits (4 MiB fp32) per block: z and exp(z) stay in L2/L3 while the GEMM keeps its speed
-        block = max(1024, min(8192, (1 << 20) // max(rows, 1)))
-        block -= block % _GROUP
+        block = DEFAULT_BLOCK
     if block < 1:
         raise ValueError(f"block must be ≥ 1, got {block}")
-    return min(block, vocab)
+    return min(int(block), vocab)
+
+
+def _transform_(z: torch.Tensor, tf: LogitTransform) -> None:
+    """``LogitTransform.apply`` in place (same operations in the same order: same rounding)."""
+    if tf.softcap is not None:
+        z.div_(tf.softcap).tanh_().mul_(tf.softcap)
+    if tf.temperature != 1.0:
+        z.div_(tf.temperature)
+
+
+class _TopK:
+    """Running top-K values per row without a ``topk`` over every block.
+
+    ``pool`` [R, K + _POOL] holds the exact top-K of everything seen at the last merge plus the
+    survivors appended since (unused slots −inf); ``thr`` ≤ the K-th largest value seen so far, so
+    an element below ``thr`` can never enter the top-K. A block is filtered in two steps: its
+    column groups whose max reaches ``thr`` (the group maxima are computed anyway: their max is the
+    block max), then the elements of those groups ≥ ``thr`` (ties kept). Survivors are appended;
+    when a row would overflow, pool and survivors are merged by one ``topk`` and ``thr`` rises to
+    the new K-th largest value.
+    """
+
+    def __init__(self, rows: int, k: int, device):
+        self.R, self.k = rows, k
+        self.pool = torch.full((rows, k + _POOL), -torch.inf, device=device)
+        self.fill = torch.zeros(rows, dtype=torch.long, device=device)
+        self.thr = torch.full((rows,), -torch.inf, device=device)
+        self.active = False              # thr finite in every row
+
+    def update(self, z: torch.Tensor, gmax: torch.Tensor, g: int, G: int) -> None:
+        R, k = self.R, self.k
+        if not self.active:
+            if G >= k:
+                # k groups, hence k distinct elements, have a max ≥ the k-th largest group max
+                self.thr = torch.maximum(self.thr, torch.topk(gmax, k, dim=1, sorted=False).values.amin(dim=1))
+            else:
+                self._merge(z)
+                return
+        rows, q = (gmax >= self.thr[:, None]).nonzero(as_tuple=True)     # candidate groups, row-major
+        if rows.numel() == 0:
+            return
+        cand = z.view(R, g, G)[rows, :, q]                                # [n, g] (copies)
+        i, a = (cand >= self.thr[rows][:, None]).nonzero(as_tuple=True)
+        vals, erow = cand[i, a], rows[i]                                  # erow non-decreasing
+        counts = torch.bincount(erow, minlength=R)
+        pos = torch.arange(erow.numel(), device=z.device) - (torch.cumsum(counts, 0) - counts)[erow]
+        need = self.fill + counts
+        if int(need.max()) <= self.pool.shape[1]:
+            self.pool[erow, self.fill[erow] + pos] = vals
+            self.fill = need
+        else:
+            dense = torch.full((R, int(counts.max())), -torch.inf, device=z.device)
+            dense[erow, pos] = vals
+            self._merge(dense)
+
+    def _merge(self, extra: torch.Tensor) -> None:
+        k = self.k
+        top = torch.topk(torch.cat([self.pool, extra], dim=1), k, dim=1, sorted=False).values
+        self.pool[:, :k] = top
+        self.pool[:, k:] = -torch.inf
+        self.fill.fill_(k)
+        self.thr = top.amin(dim=1)
+        self.active = bool(torch.isfinite(self.thr).all())
+
+    def result(self) -> torch.Tensor:
+        return torch.topk(self.pool, self.k, dim=1, sorted=True).values
 
 
 def lens_stats(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *,
@@ -87,16 +155,13 @@ def lens_stats(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
     """Streaming softmax statistics of ``transform(x @ weight.T + bias)`` row by row.
 
     ``x`` [R, d] must already be final-normed (``Adapter.normed``). Computation in float32.
-    ``block`` is the number of vocabulary columns per step (``None``: chosen from R for cache
-    residency); it changes the results only by float rounding of the running sums.
+    ``block`` (vocabulary columns per step; None = default) changes results only by float rounding
+    of the running sums.
 
     Per block: one GEMM into a reused buffer (bias fused with ``addmm``), the transform in place,
-    group maxima (one pass; their max is the block max), then ``exp`` into a second reused buffer
-    and two row sums. The top-K is kept with a threshold filter: only the column groups whose max
-    reaches the running K-th largest value can hold a new top-K entry, and only their elements at or
-    above it are merged (``topk`` over ``K + survivors`` columns, not over the block). In the first
-    block the threshold is the K-th largest group max (K distinct elements ≥ it exist). ``topk=1``
-    is the running max itself.
+    interleaved group maxima (one pass; their max is the block max), ``z − m`` in place, ``exp``
+    into a second reused buffer, ``Σ e`` and ``Σ (z − m)·e``. The top-K costs only the few
+    survivors of a threshold filter (``_TopK``); ``topk=1`` is the running max itself.
     """
     if x.ndim != 2:
         raise ValueError(f"x must be [rows, d_model], got {tuple(x.shape)}")
@@ -111,37 +176,28 @@ def lens_stats(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
     zbuf = torch.empty(R * B, device=dev)
     ebuf = torch.empty(R * B, device=dev)
     bias_f = bias.float() if bias is not None else None
+    tk = _TopK(R, k, dev) if k > 1 else None
     m = S = U = None
-    top = torch.full((R, k), -torch.inf, device=dev) if k > 1 else None
-    thr = torch.full((R,), -torch.inf, device=dev)
-    filled = False                                   # every row holds k finite top values
     for start in range(0, V, B):
         w = weight[start:start + B]
         n = w.shape[0]
-        wt = w.float().T                             # [d, n] view: BLAS reads it transposed
         z = zbuf[:R * n].view(R, n)
         if bias_f is not None:
-            torch.addmm(bias_f[start:start + n], x, wt, out=z)
+            torch.addmm(bias_f[start:start + n], x, w.float().T, out=z)
         else:
-            torch.mm(x, wt, out=z)
+            torch.mm(x, w.float().T, out=z)
         _transform_(z, transform)
-        g = math.gcd(n, _GROUP)                      # group width; groups interleave: col = a·G + q
+        g = math.gcd(n, _GROUP)                      # groups interleave: column a·G + q is in group q
         G = n // g
-        gmax = z.view(R, g, G).amax(dim=1)           # [R, G], vectorised over contiguous q
+        gmax = z.view(R, g, G).amax(dim=1)           # [R, G]; reduces over a strided dim: vectorised
         bm = gmax.amax(dim=1)
-
-        if k > 1:
-            if not filled and G >= k:
-                # K distinct elements (one per group) are ≥ the K-th largest group max
-                thr = torch.maximum(thr, torch.topk(gmax, k, dim=1, sorted=False).values.amin(dim=1))
-            top = _merge_top(top, z, gmax, thr, g, G, k)
-            thr = top.amin(dim=1)
-            filled = filled or bool(torch.isfinite(thr).all())
-
+        if tk is not None:
+            tk.update(z, gmax, g, G)
+        e = ebuf[:R * n].view(R, n)
         if m is None:
             m = bm
             z.sub_(m[:, None])
-            e = torch.exp(z, out=ebuf[:R * n].view(R, n))
+            torch.exp(z, out=e)
             S = e.sum(dim=1)
             U = z.mul_(e).sum(dim=1)
         else:
@@ -151,14 +207,11 @@ def lens_stats(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
             U = (U + shift * S) * scale
             S = S * scale
             z.sub_(m_new[:, None])
-            e = torch.exp(z, out=ebuf[:R * n].view(R, n))
+            torch.exp(z, out=e)
             S += e.sum(dim=1)
             U += z.mul_(e).sum(dim=1)
             m = m_new
-    if k > 1:
-        top = torch.sort(top, dim=1, descending=True).values
-    else:
-        top = m[:, None].clone()
+    top = tk.result() if tk is not None else m[:, None].clone()
     log_s = torch.log(S)
     log_z = m + log_s
     entropy = log_s - U / S
@@ -171,43 +224,6 @@ def lens_stats(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
         zt = transform.apply(zt)
         tgt = zt - log_z
     return LensStats(log_z=log_z, entropy=entropy.clamp_min(0.0), top_logits=top, target_logprob=tgt)
-
-
-_GROUP = 32          # column-group width of the top-K filter (the block is cut into groups of ≤ 32)
-
-
-def _transform_(z: torch.Tensor, tf: LogitTransform) -> None:
-    """``LogitTransform.apply`` in place (same operations, same rounding)."""
-    if tf.softcap is not None:
-        z.div_(tf.softcap).tanh_().mul_(tf.softcap)
-    if tf.temperature != 1.0:
-        z.div_(tf.temperature)
-
-
-def _merge_top(top, z, gmax, thr, g, G, k):
-    """Merge the elements of block ``z`` [R, g·G] that are ≥ ``thr`` (per row) into ``top`` [R, k].
-
-    Correct for any ``thr`` ≤ the current K-th largest (−inf included): elements below it can never
-    be in the top-K; ties at ``thr`` are kept, so equal values are never lost.
-    """
-    R = z.shape[0]
-    if not bool(torch.isfinite(thr).any()):
-        return torch.topk(torch.cat([top, z], dim=1), k, dim=1, sorted=False).values
-    rows, q = (gmax >= thr[:, None]).nonzero(as_tuple=True)      # candidate groups, row-major
-    if rows.numel() == 0:
-        return top
-    cand = z.view(R, g, G)[rows, :, q]                            # [n, g]
-    keep = cand >= thr[rows][:, None]
-    vals = cand[keep]
-    erow = rows[:, None].expand(-1, g)[keep]                      # sorted by row
-    counts = torch.bincount(erow, minlength=R)
-    width = int(counts.max())
-    starts = torch.cumsum(counts, 0) - counts
-    pos = torch.arange(erow.numel(), device=z.device) - starts[erow]
-    merged = torch.full((R, k + width), -torch.inf, device=z.device)
-    merged[:, :k] = top
-    merged[erow, k + pos] = vals
-    return torch.topk(merged, k, dim=1, sorted=False).values
 
 
 def geometry_features(stats: LensStats, vocab_size: int, *, topk_mass_k: int = 10,

@@ -179,15 +179,16 @@ def _load_gguf(entry: PanelEntry, fp: str):
     return model, tok, {"weights_from": f"GGUF {path.name} (dequantised)"}
 
 
-def _load_hub(entry: PanelEntry, trust_remote_code: bool):
+def _load_hub(entry: PanelEntry, trust_remote_code: bool, dtype: torch.dtype):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     hub = entry.hub
     rev = hub.get("revision") or "main"
+    extra = {"device_map": entry.device_map} if entry.device_map else {}
     try:
         tok = AutoTokenizer.from_pretrained(hub["id"], revision=rev, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(hub["id"], revision=rev, dtype=torch.float32,
-                                                     trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(hub["id"], revision=rev, dtype=dtype,
+                                                     trust_remote_code=trust_remote_code, **extra)
     except OSError as exc:
         raise ModelUnavailable(
             f"{entry.name}: cannot load {hub['id']}@{rev} ({str(exc).splitlines()[0][:200]}); this needs "
@@ -201,12 +202,12 @@ def load_model(entry: PanelEntry, *, device: str | torch.device | None = "auto",
 
     t0 = time.perf_counter()
     dev = device if isinstance(device, torch.device) else resolve_device(device)
-    dt = resolve_dtype(dtype)
+    dt = resolve_dtype(entry.dtype or dtype)
     fp = fingerprint(entry)
     if entry.source == "gguf":
         model, tok, info = _load_gguf(entry, fp)
     elif entry.source == "hub":
-        model, tok, info = _load_hub(entry, trust_remote_code)
+        model, tok, info = _load_hub(entry, trust_remote_code, dt)
     elif entry.source == "synthetic":
         from lmclaims.models.synthetic import build_synthetic
         syn = entry.synthetic
@@ -214,7 +215,12 @@ def load_model(entry: PanelEntry, *, device: str | torch.device | None = "auto",
         info = {"weights_from": "synthetic (from_config, seeded)"}
     else:
         raise ValueError(f"{entry.name}: unknown source {entry.source!r}")
-    model = model.to(device=dev, dtype=dt).eval()
+    if entry.device_map and entry.source == "hub":
+        # accelerate placed the layers; inputs go to the device of the embedding
+        model = model.eval()
+        dev = next(model.get_input_embeddings().parameters()).device
+    else:
+        model = model.to(device=dev, dtype=dt).eval()
     model.requires_grad_(False)
     adapter = Adapter.for_model(model)
     if adapter.n_layers != entry.layers:

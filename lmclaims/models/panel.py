@@ -58,6 +58,8 @@ class PanelEntry:
     requirements: tuple[str, ...] = ()   # pip specs that make the model available
     pip_no_deps: bool = True
     caveats: tuple[str, ...] = ()
+    device_map: str | None = None     # e.g. "auto": shard a model larger than one GPU (transformers/accelerate)
+    dtype: str | None = None          # per-model dtype override (e.g. "bfloat16" for 7B+ on one GPU)
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -150,7 +152,8 @@ def select(entries: list[PanelEntry], patterns: list[str] | None) -> list[PanelE
 
 def find(name: str, panels: list[str] | None = None) -> PanelEntry:
     """Look a model up by exact name across panels (default: all panel files)."""
-    for panel in panels or available_panels():
+    order = panels or sorted(available_panels(), key=lambda p: (p == "hub", p))   # offline entries win on a name clash
+    for panel in order:
         for e in load_panel(panel):
             if e.name == name:
                 return e

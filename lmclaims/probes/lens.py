@@ -7,6 +7,22 @@ ratio21, topk_mass (k=10), count_above (p > 1%). Result arrays are [rows, L] per
 ``text_index`` and ``position``; the last layer reproduces the model's own distribution.
 The architecture's own final-logit softcap is applied unless ``transform`` overrides it
 (``native_softcap=False`` removes it).
+
+Version 2 adds, at the same sampled (position, layer) points:
+
+- ``cos_prev`` [rows, L]: cos(h_{l-1}, h_l) of the residual stream before the final norm (h_0 = the
+  embeddings), the hidden-state change of the V20 taxonomy (no join with ``ResidualNorms`` needed);
+- with ``top_p`` set (e.g. 0.99, the reviewer's vocabulary control): the geometry of the smallest
+  set S of tokens holding ≥ top_p of the mass — ``nucleus_mass`` (Σ_S p), ``nucleus_count`` (|S|),
+  ``nucleus_entropy`` (entropy of p renormalised on S, nats) and ``nucleus_topk_mass`` (mass of the
+  top ``topk_mass_k`` within S / Σ_S p). This path materialises the logits of one chunk of rows
+  only ([chunk, V], chunk chosen so that chunk·V ≤ ``dense_elements``), never [tokens, vocab], and
+  finds S without sorting the vocabulary (a sort of [64, 262144] costs ≈ 6 matmuls here): exactly
+  from the top-100 log-probs when they already hold top_p, else from one histogram of log p (bins
+  of ≈ 1e-3 nats; inside the bin where the cumulative mass crosses top_p, the needed number of
+  tokens is taken at the bin's mean p: relative error ≲ 1e-3; see ``nucleus``). The standard
+  features are computed from the same dense chunk (equal to the streaming lens to float32
+  rounding; tested).
 """
 
 from __future__ import annotations
@@ -17,16 +33,21 @@ import numpy as np
 import torch
 
 from lmclaims.engine.forward import sample_positions
-from lmclaims.engine.lens import LogitTransform, geometry_features, lens_stats
+from lmclaims.engine.lens import DEFAULT_TOPK, LensStats, LogitTransform, geometry_features, lens_stats
 from lmclaims.probes.base import Probe, RowAccumulator
 
 FEATURES = ("entropy", "entropy_norm", "p1", "p2", "margin", "ratio21", "topk_mass", "count_above")
+NUCLEUS_FEATURES = ("nucleus_mass", "nucleus_count", "nucleus_entropy", "nucleus_topk_mass")
+
+_NUCLEUS_RANGE = 64.0      # nats below the top log-prob covered by the level-1 histogram: tokens further
+                           # down carry < V·e^-64 ≈ 4e-23 of the mass and can never be needed for top_p ≤ 1-1e-9
+_NUCLEUS_BINS = 65536      # histogram bins (width 64/65536 ≈ 1e-3 nats: p equal to 0.1% inside a bin)
 
 
 @dataclass(frozen=True)
 class LensGeometry(Probe):
     name = "lens_geometry"
-    version = 1
+    version = 2
     positions_per_text: int | None = 16
     temperature: float = 1.0
     softcap: float | None = None        # an extra cap applied on top (the softcap control)
@@ -34,15 +55,38 @@ class LensGeometry(Probe):
     topk_mass_k: int = 10
     threshold: float = 0.01
     seed: int = 0
+    top_p: float | None = None          # also compute the top-p nucleus geometry (dense-chunk path)
     rows_per_chunk: int = 256
+    dense_elements: int = 1 << 22       # rows·V per dense chunk on the top-p path (≈ 16 MiB of fp32)
+
+    def __post_init__(self):
+        if self.top_p is not None and not 0.0 < self.top_p < 1.0:
+            raise ValueError(f"top_p must lie in (0, 1), got {self.top_p}")
 
     def params(self) -> dict:
         d = super().params()
         d.pop("rows_per_chunk")
+        d.pop("dense_elements")
         return d
 
     def accumulator(self, lm, view):
         return _LensAcc(self, lm)
+
+
+_NAMED: dict[str, type] = {}
+
+
+def named(probe: LensGeometry, tag: str) -> LensGeometry:
+    """The same probe (same parameters, same numbers) whose results are keyed ``lens_geometry:<tag>``.
+
+    The engine returns ``{probe.name: arrays}``, so several lens configurations (baseline,
+    temperature, caps, top-p) sharing one forward pass need distinct names; the name is part of the
+    cache key, so a tag must always denote the same configuration.
+    """
+    if tag not in _NAMED:
+        _NAMED[tag] = dataclass(frozen=True)(type(f"LensGeometry_{tag}", (LensGeometry,),
+                                                  {"name": f"lens_geometry:{tag}", "__module__": __name__}))
+    return _NAMED[tag](**{f: getattr(probe, f) for f in probe.__dataclass_fields__})
 
 
 class _LensAcc(RowAccumulator):
@@ -66,15 +110,110 @@ class _LensAcc(RowAccumulator):
         dev = batch.resid[0].device
         ri, ci = torch.tensor(rows, device=dev), torch.tensor(cols, device=dev)
         L = len(batch.resid) - 1
-        X = torch.stack([batch.resid[l][ri, ci] for l in range(1, L + 1)], dim=1)   # [P, L, d]
+        H = torch.stack([batch.resid[l][ri, ci] for l in range(0, L + 1)], dim=1).float()   # [P, L+1, d]
+        a, b = H[:, :-1], H[:, 1:]
+        cos_prev = (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1)).clamp_min(1e-30)   # [P, L]
+        X = H[:, 1:]
         P = X.shape[0]
         flat = X.reshape(P * L, -1)
         feats: dict[str, list] = {}
-        for s in range(0, flat.shape[0], self.p.rows_per_chunk):
-            st = lens_stats(self.ad.normed(flat[s:s + self.p.rows_per_chunk]), self.ad.unembed_weight,
-                            self.ad.unembed_bias, transform=self.tf)
-            for k, v in geometry_features(st, self.ad.vocab_size, topk_mass_k=self.p.topk_mass_k,
-                                          threshold=self.p.threshold).items():
+        if self.p.top_p is None:
+            step = self.p.rows_per_chunk
+        else:
+            step = max(1, min(self.p.rows_per_chunk, self.p.dense_elements // self.ad.vocab_size))
+        for s in range(0, flat.shape[0], step):
+            x = self.ad.normed(flat[s:s + step])
+            if self.p.top_p is None:
+                got = self._streaming(x)
+            else:
+                got = dense_features(x, self.ad.unembed_weight, self.ad.unembed_bias, self.tf, self.ad.vocab_size,
+                                     top_p=self.p.top_p, topk_mass_k=self.p.topk_mass_k, threshold=self.p.threshold)
+            for k, v in got.items():
                 feats.setdefault(k, []).append(v)
         out = {k: torch.cat(v).reshape(P, L).cpu().numpy().astype(np.float32) for k, v in feats.items()}
+        out["cos_prev"] = cos_prev.cpu().numpy().astype(np.float32)
         self.add(**out, text_index=np.asarray(tix, dtype=np.int32), position=np.asarray(cols, dtype=np.int32))
+
+    def _streaming(self, x):
+        st = lens_stats(x, self.ad.unembed_weight, self.ad.unembed_bias, transform=self.tf)
+        return geometry_features(st, self.ad.vocab_size, topk_mass_k=self.p.topk_mass_k, threshold=self.p.threshold)
+
+
+def dense_features(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, tf: LogitTransform,
+                   vocab_size: int, *, top_p: float, topk_mass_k: int = 10, threshold: float = 0.01) -> dict:
+    """All lens features of a chunk of normed rows ``x`` [c, d] from its materialised logits [c, V],
+    plus the top-p nucleus geometry (see module docstring). Used only on the top-p path."""
+    z = x.float() @ weight.float().T
+    if bias is not None:
+        z += bias.float()
+    z = tf.apply(z)
+    lp = torch.log_softmax(z, dim=1)
+    del z
+    p = lp.exp()
+    entropy = -(p * lp).sum(dim=1)
+    top_lp = torch.topk(lp, min(DEFAULT_TOPK, lp.shape[1]), dim=1, sorted=True).values
+    log_z = torch.zeros(lp.shape[0])
+    st = LensStats(log_z=log_z, entropy=entropy.clamp_min(0.0), top_logits=top_lp, target_logprob=None)
+    out = geometry_features(st, vocab_size, topk_mass_k=topk_mass_k, threshold=threshold)
+    mass, count, plogp = nucleus(lp, p, top_p, top_lp=top_lp)
+    out["nucleus_mass"] = mass.float()
+    out["nucleus_count"] = count.float()
+    out["nucleus_entropy"] = (-(plogp / mass) + torch.log(mass)).clamp_min(0.0).float()
+    topk = torch.exp(top_lp[:, :topk_mass_k].double()).sum(dim=1)
+    out["nucleus_topk_mass"] = (torch.minimum(topk, mass) / mass).float()
+    return out
+
+
+def nucleus(lp: torch.Tensor, p: torch.Tensor, top_p: float, *, top_lp: torch.Tensor | None = None):
+    """(Σ_S p, |S|, Σ_S p log p) of the smallest set S with Σ_S p ≥ top_p, per row of ``lp`` [c, V]
+    (log-probabilities; ``p = lp.exp()``). Returns float64 tensors [c].
+
+    Rows whose sorted top-K log-probs ``top_lp`` (K ≥ 100, already computed for the other features)
+    reach ``top_p`` are exact from them. The others (flat rows, S larger than K) use one histogram of
+    log p (``_NUCLEUS_BINS`` bins over ``_NUCLEUS_RANGE`` nats below the top, width ≈ 1e-3 nats, so
+    p varies by ≤ 0.1% inside a bin): bins above the crossing bin are in S; inside the crossing bin
+    just enough tokens are taken at the bin's mean p (relative error of |S|, Σ_S p, H_S ≲ 1e-3).
+    """
+    c, V = lp.shape
+    if top_lp is None:
+        top_lp = torch.topk(lp, min(DEFAULT_TOPK, V), dim=1, sorted=True).values
+    tp = torch.exp(top_lp.double())
+    cum = tp.cumsum(dim=1)
+    easy = cum[:, -1] >= top_p
+    n = torch.clamp((cum < top_p).sum(dim=1), max=tp.shape[1] - 1)            # index of the last member
+    keep = torch.arange(tp.shape[1])[None, :] <= n[:, None]
+    mass = torch.where(keep, tp, 0.0).sum(dim=1)
+    count = (n + 1).double()
+    plogp = torch.where(keep, tp * top_lp.double(), 0.0).sum(dim=1)
+    hard = torch.nonzero(~easy).flatten()
+    if len(hard):
+        m, k, e = _nucleus_histogram(lp[hard].numpy(), top_p)
+        mass[hard], count[hard], plogp[hard] = torch.from_numpy(m), torch.from_numpy(k), torch.from_numpy(e)
+    return mass, count, plogp
+
+
+def _nucleus_histogram(lp: np.ndarray, top_p: float):
+    h, V = lp.shape
+    B = _NUCLEUS_BINS
+    top = lp.max(axis=1, keepdims=True)
+    b = np.minimum(((top - lp) * (B / _NUCLEUS_RANGE)).astype(np.int64), B - 1)
+    b += (np.arange(h) * B)[:, None]
+    b = b.ravel()
+    p = np.exp(lp.astype(np.float64)).ravel()
+    m = np.bincount(b, weights=p, minlength=h * B).reshape(h, B)
+    n = np.bincount(b, minlength=h * B).reshape(h, B).astype(np.float64)
+    e = np.bincount(b, weights=p * lp.ravel(), minlength=h * B).reshape(h, B)
+    cm = np.cumsum(m, axis=1)
+    k = np.minimum((cm < top_p).sum(axis=1), B - 1)                        # crossing bin
+    r = np.arange(h)
+    mass = cm[r, k] - m[r, k]
+    count = np.cumsum(n, axis=1)[r, k] - n[r, k]
+    plogp = np.cumsum(e, axis=1)[r, k] - e[r, k]
+    mk, nk = m[r, k], n[r, k]
+    pbar = np.where(nk > 0, mk / np.maximum(nk, 1), 0.0)
+    need = np.maximum(top_p - mass, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        take = np.where(pbar > 0, np.ceil(need / np.where(pbar > 0, pbar, 1.0) - 1e-9), 0.0)
+    take = np.minimum(np.maximum(take, (need > 0) & (nk > 0)), nk)
+    return (mass + take * pbar, count + take,
+            plogp + take * pbar * np.log(np.where(pbar > 0, pbar, 1.0)))

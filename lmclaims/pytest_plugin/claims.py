@@ -9,9 +9,10 @@ statement="G_max ≈ 10^(1/L)", variant="corrected", version=1, family=None, ver
 * ``verdicts``: how many verdicts each test of the family records (e.g. one per layer); the
   test-time Bonferroni split uses ``m = tests in the family x verdicts``.
 
-Family sizes are counted at collection over every collected test carrying the marker — before
-``-k``/node-id selection — so a verdict re-run alone (the ``command`` stored in claims.json) uses
-the same per-test level as in the full run.
+Family sizes are counted at collection over all tests carrying the marker in the modules (and
+classes) that hold the selected claim tests — regardless of ``-k``/node-id selection — so a
+verdict re-run alone (the ``command`` stored in claims.json) uses the same per-test level as in
+the full run.
 """
 
 from __future__ import annotations
@@ -67,22 +68,50 @@ def claim_of(item: pytest.Item) -> ClaimSpec | None:
 
 
 class FamilyCounter:
-    """Counts family members among all collected items (``pytest_collectreport``)."""
+    """Counts family members over the collectors that hold claim tests.
+
+    For every parent collector (module or class) of a selected claim test, the parent's full
+    list of items is re-listed (``parent.collect()``, which re-uses the imported module), so the
+    count does not depend on ``-k`` or node-id selection. Families spanning several modules are
+    counted over the modules collected in the run.
+    """
 
     def __init__(self):
         self.members: dict[str, set[str]] = defaultdict(set)
         self.per_test: dict[str, int] = {}
 
-    def add_report(self, report: pytest.CollectReport) -> None:
-        for node in report.result or ():
-            if isinstance(node, pytest.Item):
-                try:
-                    spec = claim_of(node)
-                except ValueError:
-                    continue                     # reported when the test runs
-                if spec is not None:
-                    self.members[spec.family].add(node.nodeid)
-                    self.per_test[spec.family] = max(self.per_test.get(spec.family, 1), spec.verdicts)
+    def add(self, node: pytest.Item) -> None:
+        try:
+            spec = claim_of(node)
+        except ValueError:
+            return                               # reported when the test runs
+        if spec is not None:
+            self.members[spec.family].add(node.nodeid)
+            self.per_test[spec.family] = max(self.per_test.get(spec.family, 1), spec.verdicts)
+
+    def add_items(self, items: list[pytest.Item]) -> None:
+        parents = {}
+        for item in items:
+            self.add(item)
+            if item.get_closest_marker("claim") is not None and item.parent is not None:
+                parents.setdefault(item.parent.nodeid, item.parent)
+        for parent in parents.values():
+            for node in _items_under(parent):
+                self.add(node)
 
     def sizes(self) -> dict[str, int]:
         return {fam: len(ids) * self.per_test.get(fam, 1) for fam, ids in self.members.items()}
+
+
+def _items_under(collector) -> list[pytest.Item]:
+    try:
+        children = collector.collect()
+    except Exception:  # noqa: BLE001 - a collector that fails here failed in collection already
+        return []
+    out = []
+    for child in children:
+        if isinstance(child, pytest.Item):
+            out.append(child)
+        elif isinstance(child, pytest.Collector):
+            out.extend(_items_under(child))
+    return out

@@ -32,7 +32,7 @@ def summary(terminalreporter, state: RunState) -> None:
         return
     tr.section("lmclaims verdicts")
     if doc is not None:
-        for line in table(rows(doc["verdicts"])):
+        for line in table(rows(doc["verdicts"])) if doc["verdicts"] else ["no verdict was recorded"]:
             tr.write_line(line)
         for change in doc.get("compare", []):
             tr.write_line(f"compare: {change['key']}: {change['old_status']} -> {change['new_status']} ({change['change']})")

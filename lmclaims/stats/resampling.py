@@ -23,6 +23,7 @@ lower bound, not a measurement.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -55,10 +56,26 @@ class Resampled:
     result: Any
 
     @property
+    def memo(self) -> "_Memoized":
+        """The statistic, memoised for repeated interval evaluations (created on first use)."""
+        memo = self.__dict__.get("_memo")
+        if memo is None:
+            memo = _Memoized(self.statistic)
+            object.__setattr__(self, "_memo", memo)
+        return memo
+
+    @property
     def degenerate(self) -> np.ndarray:
-        """True where the interval is undefined or the bootstrap distribution has no spread."""
-        spread = np.ptp(self.distribution, axis=-1)
-        return ~np.isfinite(self.low) | ~np.isfinite(self.high) | ~(spread > 0)
+        """True where some sample has all units identical, or the interval is undefined.
+
+        A bootstrap distribution without spread on informative data (e.g. a perfect rank
+        correlation) is not degenerate: its interval falls back to the percentile method.
+        """
+        constant = np.zeros(self.data[0].shape[:-1], dtype=bool)
+        for sample in self.data:
+            constant = constant | (np.ptp(sample, axis=-1) == 0)
+        constant = np.broadcast_to(constant, self.estimate.shape)
+        return constant | ~np.isfinite(self.low) | ~np.isfinite(self.high)
 
     def method_text(self, unit: str) -> str:
         how = "paired " if self.paired and len(self.data) > 1 else ""
@@ -106,20 +123,52 @@ def bootstrap(data: tuple[np.ndarray, ...], statistic: Callable, *, resolved: Re
         estimate = np.asarray(statistic(*data, axis=-1), dtype=float)
     res = _scipy_bootstrap(data, statistic, paired=paired, method=resolved.method, level=level,
                            n_resamples=resolved.n_resamples, rng=np.random.default_rng(resolved.seed))
-    low, high = (np.asarray(v, dtype=float) for v in res.confidence_interval)
+    low, high = _with_percentile_fallback(res, level)
     return Resampled(data=data, statistic=statistic, paired=paired, method=resolved.method, seed=resolved.seed,
                      n_resamples=resolved.n_resamples, confidence_level=level, estimate=estimate,
                      low=low, high=high, distribution=np.asarray(res.bootstrap_distribution, dtype=float),
                      result=res)
 
 
+class _Memoized:
+    """``statistic`` with its results remembered by input content.
+
+    Re-deriving an interval at another level (``bootstrap_result=``, no new resamples) makes scipy
+    recompute the BCa jackknife on identical leave-one-out arrays; remembering those results keeps
+    the p-value inversion's many interval evaluations cheap.
+    """
+
+    def __init__(self, statistic: Callable):
+        self.statistic = statistic
+        self.cache: dict = {}
+
+    def __call__(self, *samples, axis=-1):
+        key = (axis,) + tuple((np.shape(x), hashlib.blake2b(np.ascontiguousarray(x, dtype=float).view(np.uint8),
+                                                            digest_size=16).digest()) for x in samples)
+        if key not in self.cache:
+            self.cache[key] = self.statistic(*samples, axis=axis)
+        return self.cache[key]
+
+
 def interval(r: Resampled, confidence_level: float) -> tuple[np.ndarray, np.ndarray]:
     """The interval at another level from the same bootstrap distribution (no new resamples)."""
     if np.isclose(confidence_level, r.confidence_level, rtol=0, atol=1e-12):
         return r.low, r.high
-    res = _scipy_bootstrap(r.data, r.statistic, paired=r.paired, method=r.method, level=confidence_level,
+    res = _scipy_bootstrap(r.data, r.memo, paired=r.paired, method=r.method, level=confidence_level,
                            n_resamples=0, rng=np.random.default_rng(0), previous=r.result)
-    return tuple(np.asarray(v, dtype=float) for v in res.confidence_interval)
+    return _with_percentile_fallback(res, confidence_level)
+
+
+def _with_percentile_fallback(res, level) -> tuple[np.ndarray, np.ndarray]:
+    """scipy's interval; where BCa is undefined because the bootstrap distribution has no spread
+    (all resamples agree), the percentile interval of that distribution (a point) instead."""
+    low, high = (np.asarray(v, dtype=float) for v in res.confidence_interval)
+    dist = np.asarray(res.bootstrap_distribution, dtype=float)
+    flat = np.all(dist == dist[..., :1], axis=-1) & np.isfinite(dist[..., 0])
+    fix = flat & ~(np.isfinite(low) & np.isfinite(high))
+    if np.any(fix):
+        low, high = np.where(fix, dist[..., 0], low), np.where(fix, dist[..., 0], high)
+    return low, high
 
 
 def invert(r: Resampled, holds: Callable[[np.ndarray, np.ndarray], np.ndarray], *, alpha: float,
