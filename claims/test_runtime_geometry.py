@@ -16,6 +16,8 @@ Selection: ``-k gd_ratio``, ``-k taxonomy``, ``-k perturbation``. All measuremen
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -26,7 +28,7 @@ from claims._geometry_helpers import (GGUF_CAVEAT, LENS_CAVEAT, PUBLISHED_GD, PU
                                       ratio_interval, unavailable_caveat)
 from lmclaims.probes import operators as ops
 from lmclaims.probes import taxonomy as tx
-from lmclaims.stats.assertions import above, below, correlated, equivalent, separated
+from lmclaims.stats.assertions import above, below, correlated, equivalent, proportion_below, separated
 from lmclaims.stats.evidence import Status
 
 CLUSTERS_STATEMENT = ("The eight models do not vary continuously on the GD_ratio. They partition into two clusters "
@@ -78,12 +80,11 @@ def test_gd_ratio_regime(model_name, runs, verdict):
     caveats = _caveats(f"GD_ratio = {lo_j.evidence.estimate:.4g}; lower-regime test: {lo_j.status.value} "
                        f"({lo_j.reason}); upper-regime test: {hi_j.status.value} ({hi_j.reason})")
     if lo_j.refuted and hi_j.refuted:
-        j = exact_judgement(Status.REFUTED, statistic="GD_ratio (stand-in)", estimate=lo_j.evidence.estimate,
-                            n=lo_j.evidence.n, unit="text", method=lo_j.evidence.method,
-                            rule="refuted when the CI lies wholly inside [0.1, 1.5]",
-                            reason=f"CI {tuple(round(v, 4) for v in lo_j.evidence.confidence_interval)} "
-                                   f"lies inside the author's empty gap [0.1, 1.5]", p_value=None,
-                            extra=_op_extra())
+        ci = tuple(round(v, 4) for v in lo_j.evidence.confidence_interval)
+        j = replace(lo_j, status=Status.REFUTED, p_value=None,
+                    rule="supported if the CI of GD_ratio lies wholly below 0.1 or wholly above 1.5; refuted if it "
+                         "lies wholly inside [0.1, 1.5] (the gap the author says is empty); else inconclusive",
+                    reason=f"CI {ci} lies inside the author's empty gap [0.1, 1.5]")
     if model_name in PUBLISHED_GD:
         caveats += (f"published GD_ratio of {PUBLISHED_LABEL[model_name]}: {PUBLISHED_GD[model_name]}",)
     elif model_name in RELATIVE:
@@ -193,7 +194,6 @@ def test_gd_ratio_not_parameter_count(runs, verdict):
     lo, hi = j.evidence.confidence_interval
     status = (Status.SUPPORTED if -0.5 < lo and hi < 0.5 else
               Status.REFUTED if lo >= 0.5 or hi <= -0.5 else Status.INCONCLUSIVE)
-    from dataclasses import replace
     j = replace(j, status=status, p_value=None, rule="supported if the CI of Spearman rho lies inside (-0.5, 0.5); "
                 "refuted if wholly beyond ±0.5; else inconclusive",
                 reason=f"CI of rho [{lo:.3g}, {hi:.3g}]")
@@ -288,14 +288,15 @@ def test_taxonomy_bifurcation_transient(model_name, runs, verdict):
     if keep.sum() < 2:
         j = inconclusive("P(D→D)", f"state D occurs in {int(keep.sum())} text(s): no rate can be estimated",
                          n=int(keep.sum()), unit="text", extra={"thresholds": th.as_dict(), "p_D": p_d})
+    elif k[keep].sum() == 0:
+        # no D→D at all: the text bootstrap is degenerate; fall back to the exact binomial on pooled
+        # counts (the helper's own advice), which assumes independent trials — said in a caveat
+        j = proportion_below(int(k.sum()), int(n.sum()), 0.04, unit="D visit", name="P(D→D)")
+        caveats += ("zero D→D transitions: exact binomial on pooled D visits (assumes independent visits; "
+                    "visits within a text are not independent, so the interval is optimistic)",)
     else:
-        j = proportion_below_texts(k[keep], n[keep])
+        j = proportion_below(k[keep], n[keep], 0.04, unit="text", name="P(D→D)")
     verdict.record(j, models=model_name, caveats=caveats, plots=plots)
-
-
-def proportion_below_texts(k, n):
-    from lmclaims.stats.assertions import proportion_below
-    return proportion_below(k, n, 0.04, unit="text", name="P(D→D)")
 
 
 @pytest.mark.claim("geometry.taxonomy_bifurcation_transient", source=SEED_004, variant="as-published", version=1,
@@ -345,7 +346,7 @@ def test_perturbation_state_shifts(model_name, arm, runs, verdict, request):
     tag = "abs" if arm == "absolute" else "rel"
     d, th = _shifts(r, tag)
     keep = np.isfinite(d).all(axis=1)
-    js = [equivalent(d[keep, i], margin=ABSORB_PTS, name=f"shift of {s} (pp)") for i, s in enumerate(tx.STATES)]
+    js = [equivalent(d[keep, i], margin=ABSORB_PTS, names=(f"shift of {s} (pp)", "0")) for i, s in enumerate(tx.STATES)]
     m = np.nanmean(d, axis=0)
     plot = {"kind": "bars", "title": f"{model_name}: occupancy shift under {arm} noise at block {r.perturb_layer}",
             "categories": [f"{s} {tx.STATE_NAMES[s]}" for s in tx.STATES], "series": {arm: m.tolist()},

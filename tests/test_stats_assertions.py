@@ -58,6 +58,13 @@ def test_degenerate_input_raises(bad, match):
 def test_constant_data_is_inconclusive_with_a_reason():
     j = assertions.above(np.full(20, 5.0), 1.0, **FAST)
     assert j.status is Status.INCONCLUSIVE and "degenerate" in j.reason
+    both = assertions.greater(np.full(20, 2.0), np.full(20, 1.0), **FAST)
+    assert both.status is Status.INCONCLUSIVE
+
+
+def test_deterministic_paired_difference_is_not_degenerate():
+    b = rng0.normal(0, 1, 20)
+    assert assertions.greater(b + 1.0, b, **FAST).status is Status.SUPPORTED
 
 
 def test_greater_paired_beats_unpaired_on_correlated_data():
@@ -121,7 +128,7 @@ def test_correlated():
     assert assertions.correlated(x, -x + r.normal(0, 0.3, 40), **FAST).status is Status.REFUTED
     assert assertions.correlated(x, -x, sign=-1, **FAST).status is Status.SUPPORTED
     j = assertions.correlated(np.ones(10), np.arange(10.0), **FAST)
-    assert j.status is Status.INCONCLUSIVE
+    assert j.status is Status.INCONCLUSIVE and "degenerate" in j.reason
 
 
 def test_proportion_below_binomial_and_per_text():

@@ -65,8 +65,9 @@ def correlated(x, y, *, sign: int = +1, min_abs: float = 0.0, unit: str = "model
                     "see extra.p_permutation",)
     batched = u.ndim == 2
     out = []
+    no_ranks = (np.ptp(u, axis=0) == 0) | (np.ptp(v, axis=0) == 0)     # a constant variable has no ranks
     for j, idx in enumerate(np.ndindex(r.estimate.shape)):
-        degenerate = bool(r.degenerate[idx])
+        degenerate = bool(r.degenerate[idx] or np.broadcast_to(no_ranks, r.estimate.shape)[idx])
         status = judging.status_of(bool(supported[idx]), bool(refuted[idx]), degenerate)
         reason = judging.directional_reason(status, float(r.low[idx]), float(r.high[idx]), r.confidence_level,
                                             side=sign, threshold=threshold, min_effect=0.0, degenerate=degenerate)

@@ -66,14 +66,15 @@ class Resampled:
 
     @property
     def degenerate(self) -> np.ndarray:
-        """True where some sample has all units identical, or the interval is undefined.
+        """True where every sample has all units identical, or the interval is undefined.
 
         A bootstrap distribution without spread on informative data (e.g. a perfect rank
-        correlation) is not degenerate: its interval falls back to the percentile method.
+        correlation, or a constant paired difference) is not degenerate: its interval falls back
+        to the percentile method (a point).
         """
-        constant = np.zeros(self.data[0].shape[:-1], dtype=bool)
+        constant = np.ones(self.data[0].shape[:-1], dtype=bool)
         for sample in self.data:
-            constant = constant | (np.ptp(sample, axis=-1) == 0)
+            constant = constant & (np.ptp(sample, axis=-1) == 0)
         constant = np.broadcast_to(constant, self.estimate.shape)
         return constant | ~np.isfinite(self.low) | ~np.isfinite(self.high)
 

@@ -1,0 +1,150 @@
+"""V20 stand-in operators, the top-p nucleus geometry and the temperature fit, on hand-made inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lmclaims.engine.lens import LogitTransform, geometry_features, lens_stats
+from lmclaims.probes import operators as ops
+from lmclaims.probes.calibration import fit_temperature, fit_temperature_logits, mean_entropy
+from lmclaims.probes.lens import dense_features, nucleus
+
+
+def _features(p: np.ndarray) -> dict:
+    """Lens features of explicit distributions p [rows, V] (dense, independent of the streaming lens)."""
+    V = p.shape[1]
+    s = -np.sort(-p, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        H = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
+    return {"topk_mass": s[:, :10].sum(axis=1)[:, None], "entropy_norm": (H / np.log(V))[:, None],
+            "ratio21": (s[:, 1] / s[:, 0])[:, None], "text_index": np.zeros(len(p), dtype=int)}
+
+
+def test_one_hot_gives_g1_d0_and_infinite_ratio():
+    p = np.zeros((1, 1000))
+    p[0, 7] = 1.0
+    g, d = ops.get_operator("v20-standin").points(_features(p))
+    assert g[0, 0] == pytest.approx(1.0) and d[0, 0] == 0.0
+    assert ops.gd_ratio(g.mean(), d.mean()) == np.inf          # explicit, not a ZeroDivisionError/NaN
+    assert np.isnan(ops.gd_ratio(0.0, 0.0))
+    assert ops.get_operator("v20-standin").model_ratio(_features(p)) == np.inf
+
+
+def test_uniform_gives_g0_d1():
+    p = np.full((1, 1000), 1e-3)
+    g, d = ops.get_operator("v20-standin").points(_features(p))
+    assert g[0, 0] == pytest.approx(0.0, abs=1e-12) and d[0, 0] == pytest.approx(1.0)
+    assert ops.gd_ratio(g.mean(), d.mean()) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_two_way_tie():
+    V = 1000
+    p = np.zeros((1, V))
+    p[0, :2] = 0.5
+    g, d = ops.get_operator("v20-standin").points(_features(p))
+    assert g[0, 0] == pytest.approx(1 - np.log(2) / np.log(V)) and d[0, 0] == pytest.approx(1.0)
+    ge, de = ops.get_operator("entropy-only").points(_features(p))
+    assert ge[0, 0] + de[0, 0] == pytest.approx(1.0) and de[0, 0] == pytest.approx(np.log(2) / np.log(V))
+
+
+def test_model_ratio_is_ratio_of_means_over_texts_not_mean_of_ratios():
+    f = {"topk_mass": np.array([[1.0], [1.0]]), "entropy_norm": np.array([[0.0], [0.5]]),
+         "ratio21": np.array([[0.1], [0.9]]), "text_index": np.array([0, 1])}
+    op = ops.get_operator("v20-standin")
+    g, d = op.per_text(f)
+    np.testing.assert_allclose(g, [1.0, 0.5])
+    assert op.model_ratio(f) == pytest.approx(0.75 / 0.5)
+    assert op.model_ratio(f) != pytest.approx(np.mean(g / d))
+
+
+def test_unknown_operator_names_close_matches():
+    with pytest.raises(KeyError, match="v20-standin"):
+        ops.get_operator("v20-standn")
+    with pytest.raises(KeyError, match="registered"):
+        ops.get_operator("nothing-like-it")
+
+
+def test_register_and_describe():
+    @ops.register_operator("test-op", version=3, requires=("p1",), label="test")
+    def _op(f):
+        return f["p1"], 1 - f["p1"]
+    try:
+        op = ops.get_operator("test-op")
+        assert op.describe() == {"name": "test-op", "version": 3, "provenance": "ours", "label": "test"}
+        with pytest.raises(KeyError, match="needs features"):
+            op.points({"entropy": np.ones((1, 1))})
+    finally:
+        ops._REGISTRY.pop("test-op")
+
+
+# --- top-p nucleus vs a dense sort ---------------------------------------------------------------------------
+def _dense_nucleus(p: torch.Tensor, top_p: float):
+    s = torch.sort(p.double(), dim=1, descending=True).values
+    cs = s.cumsum(dim=1)
+    n = (cs < top_p).sum(dim=1) + 1
+    out = []
+    for i in range(p.shape[0]):
+        q = s[i, :n[i]]
+        M = q.sum()
+        H = float(-(q / M * torch.log(q / M)).sum())
+        out.append((float(M), int(n[i]), H, float(s[i, :10].sum() / M) if n[i] >= 10 else 1.0))
+    return out
+
+
+@pytest.mark.parametrize("scale", [0.05, 1.0, 4.0, 6.0, 12.0, 40.0])
+def test_nucleus_matches_dense_sort(scale):
+    g = torch.Generator().manual_seed(int(scale * 100))
+    V, d = 20000, 32
+    W = torch.randn(V, d, generator=g)
+    x = torch.randn(12, d, generator=g) * scale / np.sqrt(d)
+    f = dense_features(x, W, None, LogitTransform(), V, top_p=0.99)
+    p = torch.softmax(x @ W.T, dim=1)
+    ref = _dense_nucleus(p, 0.99)
+    for i, (M, n, H, q) in enumerate(ref):
+        assert abs(float(f["nucleus_count"][i]) - n) <= max(1.0, 2e-3 * n)
+        assert float(f["nucleus_mass"][i]) == pytest.approx(M, rel=1e-4)
+        assert float(f["nucleus_mass"][i]) >= 0.99 - 1e-6
+        assert float(f["nucleus_entropy"][i]) == pytest.approx(H, rel=2e-3, abs=1e-4)
+        assert float(f["nucleus_topk_mass"][i]) == pytest.approx(q, rel=1e-4)
+    # the standard features of the dense path equal the streaming lens
+    st = geometry_features(lens_stats(x, W, None), V)
+    for k, v in st.items():
+        np.testing.assert_allclose(f[k].numpy(), v.numpy(), rtol=2e-4, atol=2e-5, err_msg=k)
+
+
+def test_nucleus_of_one_hot_and_uniform():
+    lp = torch.log_softmax(torch.tensor([[50.0] + [0.0] * 999, [0.0] * 1000]), dim=1)
+    m, n, e = nucleus(lp, lp.exp(), 0.99)
+    assert n[0] == 1
+    assert n[1] in (990, 991)            # 990 exactly at 0.99, one more when float32 p falls a hair short
+    H = -(e / m) + torch.log(m)
+    assert float(H[0]) == pytest.approx(0.0, abs=1e-9) and float(H[1]) == pytest.approx(np.log(float(n[1])), rel=1e-6)
+
+
+# --- temperature fit -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("true_t", [0.5, 1.0, 3.7])
+def test_temperature_fit_recovers_known_t(true_t):
+    g = torch.Generator().manual_seed(1)
+    z0 = torch.randn(64, 3000, generator=g) * 4.0
+    target = mean_entropy([z0], 1.0)
+    fit = fit_temperature_logits([z0[:40] * true_t, z0[40:] * true_t], target)   # chunks, like the real path
+    assert fit.temperature == pytest.approx(true_t, rel=1e-4)
+    assert fit.entropy_at_t == pytest.approx(target, abs=1e-5)
+    assert fit.entropy_at_1 != pytest.approx(target, abs=1e-3) or true_t == 1.0
+
+
+def test_temperature_fit_from_states_and_softcap():
+    g = torch.Generator().manual_seed(2)
+    W = torch.randn(500, 16, generator=g)
+    x = torch.randn(30, 16, generator=g)
+    fit = fit_temperature(x.numpy(), W, target=2.0, softcap=5.0)
+    z = 5.0 * torch.tanh((x @ W.T) / 5.0)
+    assert mean_entropy([z / fit.temperature], 1.0) == pytest.approx(2.0, abs=1e-5)
+
+
+def test_temperature_target_out_of_reach_raises():
+    z = torch.randn(4, 10)
+    with pytest.raises(ValueError, match="outside"):
+        fit_temperature_logits([z], np.log(10) + 0.1)
