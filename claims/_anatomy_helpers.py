@@ -116,36 +116,47 @@ def vector_statistic_judgement(values: np.ndarray, statistic, threshold: float, 
 
 def permutation_judgement(observed: float, null: np.ndarray, *, quantity: str, null_name: str,
                           boot: np.ndarray | None = None, unit: str = "layer", n: int, label: str = "",
-                          extra: dict | None = None, caveats=()) -> Judgement:
-    """Claim: ``observed`` exceeds what the permutation ``null`` gives.
+                          side: int = +1, extra: dict | None = None, caveats=()) -> Judgement:
+    """Claim: ``observed`` exceeds (``side=+1``) / falls below (``side=-1``) what the permutation
+    ``null`` gives.
 
-    p = (1 + #{null ≥ observed}) / (1 + n_perm) (one-sided). SUPPORTED if p ≤ alpha (the test's
-    family level); REFUTED if observed ≤ the null median (no more structure than chance order);
-    INCONCLUSIVE in between. The interval shown is the percentile interval of ``boot`` (a
-    bootstrap of the statistic over layers) when given, else the point.
+    p = (1 + #{null at least as extreme}) / (1 + n_perm) (one-sided). SUPPORTED if p ≤ alpha (the
+    test's family level); REFUTED if observed is on the null median's side (no more structure than
+    chance order); INCONCLUSIVE in between. The interval shown is the percentile interval of
+    ``boot`` (a bootstrap of the statistic over layers) when given, else the point.
     """
     opts = resolve()
     null = np.asarray(null, dtype=float)
-    p = float((1 + np.sum(null >= observed)) / (1 + null.size))
+    extreme = null >= observed if side > 0 else null <= observed
+    p = float((1 + np.sum(extreme)) / (1 + null.size))
     med = float(np.median(null))
-    q = float(np.quantile(null, 1 - opts.alpha))
+    q = float(np.quantile(null, 1 - opts.alpha if side > 0 else opts.alpha))
+    word = "above" if side > 0 else "below"
+    qname = f"{judging.pct(1 - opts.alpha if side > 0 else opts.alpha)} quantile"
     if p <= opts.alpha:
-        status, reason = Status.SUPPORTED, f"observed {observed:.4g} > null {judging.pct(1 - opts.alpha)} quantile {q:.4g} (p={p:.3g})"
-    elif observed <= med:
-        status, reason = Status.REFUTED, f"observed {observed:.4g} ≤ null median {med:.4g} (p={p:.3g})"
+        status, reason = Status.SUPPORTED, f"observed {observed:.4g} lies {word} the null {qname} {q:.4g} (p={p:.3g})"
+    elif (observed <= med) if side > 0 else (observed >= med):
+        status, reason = Status.REFUTED, f"observed {observed:.4g} is not {word} the null median {med:.4g} (p={p:.3g})"
     else:
-        status, reason = Status.INCONCLUSIVE, f"observed {observed:.4g} lies between the null median {med:.4g} and its {judging.pct(1 - opts.alpha)} quantile {q:.4g}"
+        status, reason = Status.INCONCLUSIVE, f"observed {observed:.4g} lies between the null median {med:.4g} and its {qname} {q:.4g} (p={p:.3g})"
     if boot is not None and len(boot):
         lo, hi = np.quantile(boot, [opts.alpha / 2, 1 - opts.alpha / 2])
     else:
         lo = hi = observed
-    rule = (f"supported if {quantity} exceeds the {null_name} null's {judging.pct(1 - opts.alpha)} quantile "
-            f"(permutation p ≤ {opts.alpha:.3g}); refuted if it is at or below the null median; else inconclusive")
+    rule = (f"supported if {quantity} lies {word} the {null_name} null's {qname} "
+            f"(permutation p ≤ {opts.alpha:.3g}); refuted if it is not {word} the null median; else inconclusive")
     ev = Evidence(statistic=quantity, estimate=float(observed), confidence_interval=ConfidenceInterval(float(lo), float(hi)),
                   n=int(n), unit=unit, method=f"permutation test ({null.size} {null_name} draws); interval: "
                   "percentile bootstrap over layers", confidence_level=1 - opts.alpha, seed=opts.seed, p_value=p,
                   extra={"alpha": opts.alpha, "null_median": med, "null_quantile": q, **(extra or {})})
     return Judgement(status=status, evidence=ev, rule=rule, p_value=p, reason=reason, label=label, caveats=tuple(caveats))
+
+
+def mean_boot(values, *, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """Bootstrap distribution of the mean of per-unit ``values`` (for displayed intervals)."""
+    v = np.asarray(values, dtype=float)
+    idx = np.random.default_rng(seed).integers(0, len(v), size=(n_boot, len(v)))
+    return v[idx].mean(axis=1)
 
 
 def layer_means_ci(D: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95):

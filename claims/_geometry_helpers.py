@@ -106,6 +106,7 @@ class ModelRun:
     perturbation: dict | None = None                  # tag -> arrays on the perturbation view
     perturb_layer: int | None = None
     seconds: float = 0.0
+    stages: dict = field(default_factory=dict)        # wall seconds per stage (load, heldout, eval, perturbation)
 
 
 def base_probe():
@@ -158,18 +159,24 @@ def panel_runs(request, model_pool, measure, *, perturbation: bool | None = None
             store[name] = exc
             continue
         ad = lm.adapter
+        stages = {"load": time.perf_counter() - t0}
         if run is None:
+            t = time.perf_counter()
             held = measure(lm, [FinalNormedStates(positions_per_text=CALIB_POSITIONS)], split="heldout",
                            max_texts=None)["final_normed_states"]
             fit = fit_temperature(held["x"], ad.unembed_weight, ad.unembed_bias, target=TARGET_ENTROPY_NATS,
                                   softcap=ad.logit_softcap)
+            stages["heldout+fit"] = time.perf_counter() - t
+            t = time.perf_counter()
             probes = [base_probe(), *control_probes(fit.temperature)]
             res = measure(lm, probes)
+            stages["eval"] = time.perf_counter() - t
             view = measure.view()
             run = ModelRun(name=name, n_layers=ad.n_layers, vocab=ad.vocab_size, params=entry.params,
                            arch=entry.arch, logit_softcap=ad.logit_softcap, n_texts=len(view),
                            lens={p.name.split(":", 1)[1]: res[p.name] for p in probes}, calibration=fit)
             store[name] = run
+        run.stages.update(stages)
         if perturbation and run.perturbation is None:
             view = measure.corpus.view(split="eval", max_texts=PERTURB_TEXTS, max_tokens=PERTURB_TOKENS)
             out = {}
@@ -177,6 +184,7 @@ def panel_runs(request, model_pool, measure, *, perturbation: bool | None = None
                 out[tag] = measure(lm, [perturb_probe()], intervention=iv, view=view)["lens_geometry:perturb"]
             out["n_texts"] = len(view)
             run.perturbation, run.perturb_layer = out, perturb_layer(ad.n_layers)
+            run.stages["perturbation"] = time.perf_counter() - t0 - sum(stages.values())
         run.seconds += time.perf_counter() - t0
     return store
 

@@ -189,13 +189,13 @@ def _meta(request):
 ''')
     pytester.makepyfile(test_claims=CLAIMS)
     result, doc = run_json(pytester, "--claims-profile", "ci", "--claims-n-resamples", "999")
-    result.stdout.fnmatch_lines(["lmclaims: profile=ci seed=20261124 n_resamples=999 *correction=holm*max_texts=200*"])
+    result.stdout.fnmatch_lines(["lmclaims: profile=ci seed=20261124 n_resamples=999 *correction=holm*max_texts=64*"])
     for key in ("schema_version", "lmclaims_version", "created", "git", "command", "profile", "seed", "correction",
                 "run", "environment", "models", "corpus", "claims", "tests", "verdicts", "timings"):
         assert key in doc
     assert doc["models"] == {"m1": {"name": "m1", "n_layers": 30}} and doc["corpus"]["hash"] == "abc"
     assert doc["run"] == {"panel": None, "device": None, "dtype": None}
-    assert "torch" in doc["environment"] and doc["profile"]["max_texts"] == 200
+    assert "torch" in doc["environment"] and doc["profile"]["max_texts"] == 64
     assert "--claims-n-resamples 999" in doc["verdicts"][0]["command"]
 
 

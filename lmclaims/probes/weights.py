@@ -82,8 +82,24 @@ class WeightStats:
                 "ov_fro_mean": float(self.ov_fro.mean()), "ov_spec_mean": float(self.ov_spec.mean())}
 
 
-def weight_stats(adapter) -> WeightStats:
-    """All W_V/W_O statistics of every attention layer of ``adapter``'s model."""
+def weight_stats(adapter, *, num_threads: int | None = 1) -> WeightStats:
+    """All W_V/W_O statistics of every attention layer of ``adapter``'s model.
+
+    The SVDs run with ``num_threads`` torch threads (restored after): on an oversubscribed CPU a
+    576x576 σ_max took 9.7 s with 2 threads and 0.09 s with 1 (measured on the dev machine).
+    """
+    import torch
+
+    old = torch.get_num_threads()
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    try:
+        return _weight_stats(adapter)
+    finally:
+        torch.set_num_threads(old)
+
+
+def _weight_stats(adapter) -> WeightStats:
     sv, so, rows = [], [], []
     for layer in range(adapter.n_layers):
         v, o = as_published_wv_wo(adapter, layer)

@@ -97,8 +97,23 @@ def grow(model, layer: int) -> None:
 
 
 def run_arm(arm: str, seed: int, train_blocks: torch.Tensor, val_blocks: torch.Tensor,
-            settings: GrowthSettings = GrowthSettings()) -> ArmResult:
-    """Train one arm ("uniform" or "growth") for one seed; see the module docstring."""
+            settings: GrowthSettings = GrowthSettings(), *, threads: int | None = 1) -> ArmResult:
+    """Train one arm ("uniform" or "growth") for one seed; see the module docstring.
+
+    ``threads``: torch intra-op threads while training (restored after). Models this small gain
+    nothing from a second thread, and on a loaded machine OpenMP spin-waiting made a step 15×
+    slower with 2 threads than with 1 (measured); None leaves the setting alone.
+    """
+    old = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _run_arm(arm, seed, train_blocks, val_blocks, settings)
+    finally:
+        torch.set_num_threads(old)
+
+
+def _run_arm(arm, seed, train_blocks, val_blocks, settings):
     if arm not in ("uniform", "growth"):
         raise ValueError(f"arm must be 'uniform' or 'growth', got {arm!r}")
     s = settings

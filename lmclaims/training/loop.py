@@ -24,6 +24,7 @@ replaces the LM loss (e.g. a preference loss); ``params`` restricts what is trai
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -34,7 +35,8 @@ from torch import nn
 
 from lmclaims.training.data import batch_iterator
 
-__all__ = ["tiny_model", "train_causal_lm", "mean_loss", "TrainResult", "OUTPUT_PROJECTIONS", "ARCHES"]
+__all__ = ["tiny_model", "train_causal_lm", "mean_loss", "TrainResult", "OUTPUT_PROJECTIONS", "ARCHES", "threads",
+           "lm_loss"]
 
 # Module-name suffixes of the projections that write into the residual stream, per family.
 OUTPUT_PROJECTIONS = ("self_attn.o_proj", "mlp.down_proj",          # llama / qwen2 / mistral / gemma
@@ -130,8 +132,36 @@ def mean_loss(model, blocks: torch.Tensor, *, batch_size: int = 32) -> float:
 def train_causal_lm(model, blocks: torch.Tensor, *, steps: int, batch_size: int = 16, lr: float = 3e-3,
                     weight_decay: float = 0.0, betas=(0.9, 0.95), warmup: int | float = 0.1,
                     min_lr_ratio: float = 0.1, grad_clip: float | None = 1.0, seed: int = 0,
-                    eval_blocks: torch.Tensor | None = None, loss_fn=None, params=None) -> TrainResult:
-    """Seeded AdamW training; returns the loss curve. The model is left in eval mode."""
+                    eval_blocks: torch.Tensor | None = None, loss_fn=None, params=None,
+                    num_threads: int | None = None) -> TrainResult:
+    """Seeded AdamW training; returns the loss curve. The model is left in eval mode.
+
+    ``num_threads`` sets torch's intra-op threads for the duration of the call only (restored
+    after); None leaves them as they are. On a shared, oversubscribed CPU one thread can be several
+    times faster than two for models this small.
+    """
+    with threads(num_threads):
+        return _train(model, blocks, steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                      betas=betas, warmup=warmup, min_lr_ratio=min_lr_ratio, grad_clip=grad_clip, seed=seed,
+                      eval_blocks=eval_blocks, loss_fn=loss_fn, params=params)
+
+
+@contextlib.contextmanager
+def threads(n: int | None):
+    """Temporarily ``torch.set_num_threads(n)`` (no-op for None)."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _train(model, blocks, *, steps, batch_size, lr, weight_decay, betas, warmup, min_lr_ratio, grad_clip, seed,
+           eval_blocks, loss_fn, params) -> TrainResult:
     loss_fn = loss_fn or lm_loss
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad] if params is None else list(params)
     if named and not isinstance(named[0], tuple):

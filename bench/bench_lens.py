@@ -1,0 +1,238 @@
+"""Streaming logit lens vs a plain matmul of the same shape, and vs a naive full-softmax lens.
+
+    python bench/bench_lens.py                 # all three offline shapes + one real model if cached
+    python bench/bench_lens.py --quick         # fewer repeats, smaller naive case
+    python bench/bench_lens.py --threads 1     # contention-robust variant (see bench/README.md)
+
+Everything in one process and one run, measurements interleaved (A, B, C, A, B, C, …) so that load
+from other processes hits every variant alike; medians over repeats. FLOPs counted for the lens =
+2·rows·d·V (the unembedding GEMM only), so "% of matmul" = achieved lens FLOP/s ÷ plain GEMM FLOP/s.
+
+Tables:
+1. GEMM vs lens — plain ``torch.mm(x, Wᵀ, out=[R, V] preallocated)`` GFLOP/s, the streaming
+   ``lens_stats`` now (``new``) and before this optimisation (``v0`` = bench/lens_v0.py), as % of
+   the plain matmul; rows R=256 top-K=100 (LensGeometry's chunk) and R=512 top-1 (NextTokenNLL).
+2. Naive vs chunked lens geometry over all layers of T tokens: naive = stack the logits of all
+   layers [L, T, V], log_softmax, top-K; chunked = LensGeometry's path (lens_stats on 256-row chunks).
+   Time ratio (interleaved) and peak-RSS ratio (each in a fresh subprocess: peak RSS ``VmHWM`` minus
+   the RSS after the inputs were built).
+3. A real model (smollm2-135m-instruct if its fp32 cache / GGUF is present): real normed residuals
+   and the real unembedding, same comparison as table 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from lmclaims.engine.lens import LogitTransform, geometry_features, lens_stats  # noqa: E402
+
+import lens_v0  # noqa: E402
+
+SHAPES = {  # offline panel: d_model, vocab, layers
+    "smollm2-135m-instruct": (576, 49152, 30),
+    "gemma-3-270m": (640, 262144, 18),
+    "qwen2.5-coder-0.5b-instruct": (896, 151936, 24),
+}
+
+
+def interleaved(fns: dict, reps: int) -> dict[str, list[float]]:
+    for f in fns.values():                       # warm-up (allocator, MKL, page faults)
+        f()
+    ts = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            ts[k].append(time.perf_counter() - t0)
+    return ts
+
+
+def gemm_vs_lens(x, W, b, tf, topk, reps, with_v0=True):
+    R, d = x.shape
+    V = W.shape[0]
+    out = torch.empty(R, V)
+    fns = {"mm": lambda: torch.mm(x, W.T, out=out),
+           "new": lambda: lens_stats(x, W, b, transform=tf, topk=topk)}
+    if with_v0:
+        fns["v0"] = lambda: lens_v0.lens_stats(x, W, b, transform=lens_v0.LogitTransform(tf.temperature, tf.softcap),
+                                               topk=topk)
+    ts = interleaved(fns, reps)
+    del out
+    flops = 2 * R * d * V
+    med = {k: statistics.median(v) for k, v in ts.items()}
+    # per-repeat ratios (each pair measured back to back), then their median
+    pct = {k: 100 * statistics.median(m / t for m, t in zip(ts["mm"], ts[k])) for k in fns if k != "mm"}
+    return {"gflops_mm": flops / med["mm"] / 1e9, **{f"gflops_{k}": flops / med[k] / 1e9 for k in fns if k != "mm"},
+            **{f"pct_{k}": v for k, v in pct.items()}}
+
+
+# ---------------------------------------------------------------- naive vs chunked (subprocess) --
+
+def _naive(X, W, topk=100):
+    """All layers at once: [L, T, V] logits, log_softmax, features (what the lens must never do)."""
+    logits = torch.einsum("ltd,vd->ltv", X, W)                   # [L, T, V]
+    lp = torch.log_softmax(logits, dim=-1)
+    p = lp.exp()
+    H = -(p * lp).sum(-1)
+    top = torch.topk(p, topk, dim=-1).values
+    return {"entropy": H, "p1": top[..., 0], "count_above": (top > 0.01).sum(-1)}
+
+
+def _chunked(X, W, rows_per_chunk=256):
+    L, T, d = X.shape
+    flat = X.reshape(L * T, d)
+    out = []
+    for s in range(0, flat.shape[0], rows_per_chunk):
+        out.append(geometry_features(lens_stats(flat[s:s + rows_per_chunk], W), W.shape[0]))
+    return out
+
+
+def _status_mib(field: str) -> float:
+    """VmRSS / VmHWM of this process in MiB. (``ru_maxrss`` is not used: on Linux it survives execve,
+    so a child forked from a big parent would report the parent's footprint.)"""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def child(kind: str, d: int, V: int, L: int, T: int, threads: int) -> None:
+    torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(L, T, d, generator=g)
+    W = torch.randn(V, d, generator=g).mul_(8 / math.sqrt(d))
+    try:                                          # reset the high-water mark to the current RSS (Linux ≥ 4.0)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    base = _status_mib("VmRSS")
+    t0 = time.perf_counter()
+    (_naive if kind == "naive" else _chunked)(X, W)
+    sec = time.perf_counter() - t0
+    peak = _status_mib("VmHWM")                                           # peak RSS of this process
+    print(json.dumps({"kind": kind, "seconds": sec, "peak_mib": peak, "base_mib": base, "extra_mib": peak - base}))
+
+
+def naive_vs_chunked(name, d, V, L, T, threads, reps):
+    res = {"naive": [], "chunked": []}
+    for _ in range(reps):
+        for kind in res:                       # interleaved, one fresh process per measurement
+            cmd = [sys.executable, __file__, "--child", kind, str(d), str(V), str(L), str(T), "--threads", str(threads)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+            res[kind].append(json.loads(out))
+    med = {k: {f: statistics.median(r[f] for r in v) for f in ("seconds", "extra_mib", "peak_mib")}
+           for k, v in res.items()}
+    return med
+
+
+# ---------------------------------------------------------------- real model --
+
+def real_model_case(name, reps, max_texts=8):
+    from lmclaims.models.loading import ModelUnavailable, load_model
+    from lmclaims.models.panel import load_panel
+    from lmclaims.engine.forward import capture_residual
+    try:
+        entry = next(e for e in load_panel("offline") if e.name == name)
+        lm = load_model(entry, device="cpu")
+    except (ModelUnavailable, StopIteration) as e:
+        return None, f"{name} unavailable: {e}"
+    texts = _texts(max_texts)
+    ad = lm.adapter
+    with torch.inference_mode(), capture_residual(ad) as store:
+        ids = [lm.encode(t, max_tokens=128) for t in texts]
+        T = min(len(i) for i in ids)
+        inp = torch.tensor([i[:T] for i in ids])
+        lm.model(input_ids=inp, use_cache=False)
+        L = ad.n_layers
+        # 256 rows: 32 positions × 8 layers spread over depth (a LensGeometry chunk)
+        layers = [round(1 + j * (L - 1) / 7) for j in range(8)]
+        rows = torch.cat([store[l][:, 1:].reshape(-1, store[l].shape[-1])[:32] for l in layers])
+        x = ad.normed(rows).float().contiguous()
+    W = ad.unembed_weight.detach().float().contiguous()
+    b = ad.unembed_bias
+    tf = LogitTransform(softcap=ad.logit_softcap)
+    r = gemm_vs_lens(x, W, b, tf, 100, reps)
+    r.update(rows=x.shape[0], d=x.shape[1], V=W.shape[0])
+    return r, None
+
+
+def _texts(n):
+    try:
+        from lmclaims.corpus import load_corpus
+        return load_corpus().view(max_texts=n, max_tokens=256).texts
+    except Exception:
+        base = ("The streaming lens reduces each vocabulary distribution without materialising it. "
+                "Residual streams grow in norm with depth, and the final norm rescales them. ")
+        return [base * (2 + i) for i in range(n)]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--real-model", default="smollm2-135m-instruct")
+    ap.add_argument("--no-real-model", action="store_true")
+    ap.add_argument("--child", nargs=5, metavar=("KIND", "D", "V", "L", "T"))
+    a = ap.parse_args()
+    if a.child:
+        kind, d, V, L, T = a.child
+        return child(kind, int(d), int(V), int(L), int(T), a.threads)
+    torch.set_num_threads(a.threads)
+    reps = 3 if a.quick else a.reps
+    print(f"# bench_lens: torch {torch.__version__}, threads={torch.get_num_threads()}, cpu_count={os.cpu_count()}, "
+          f"loadavg at start {os.getloadavg()[0]:.2f}; medians of {reps} interleaved repeats\n")
+
+    print("## 1. plain GEMM vs streaming lens (random weights, real shapes)")
+    print(f"{'model shape':30s} {'R':>4s} {'K':>4s} {'GEMM GF/s':>10s} {'lens GF/s':>10s} {'% of GEMM':>10s} "
+          f"{'v0 GF/s':>8s} {'v0 %':>6s}")
+    g = torch.Generator().manual_seed(0)
+    for name, (d, V, _) in SHAPES.items():
+        W = torch.randn(V, d, generator=g) / math.sqrt(d)
+        for R, K in ((256, 100), (512, 1)):
+            x = torch.randn(R, d, generator=g) * 8                # logits of std ≈ 8, like mid/late layers
+            r = gemm_vs_lens(x, W, None, LogitTransform(), K, reps)
+            print(f"{name + f' d={d} V={V}':30s} {R:4d} {K:4d} {r['gflops_mm']:10.1f} {r['gflops_new']:10.1f} "
+                  f"{r['pct_new']:9.0f}% {r['gflops_v0']:8.1f} {r['pct_v0']:5.0f}%", flush=True)
+        del W
+
+    print("\n## 2. naive full-softmax lens [L, T, V] vs chunked streaming lens (LensGeometry path), fresh process each")
+    T = 32 if a.quick else 64
+    print(f"{'model shape':30s} {'L×T rows':>9s} {'naive s':>8s} {'chunked s':>9s} {'time ratio':>10s} "
+          f"{'naive +MiB':>10s} {'chunked +MiB':>12s} {'mem ratio':>9s}")
+    for name, (d, V, L) in SHAPES.items():
+        med = naive_vs_chunked(name, d, V, L, T, a.threads, 1 if a.quick else 3)
+        n, c = med["naive"], med["chunked"]
+        print(f"{name:30s} {L * T:9d} {n['seconds']:8.2f} {c['seconds']:9.2f} {n['seconds'] / c['seconds']:9.2f}× "
+              f"{n['extra_mib']:10.0f} {c['extra_mib']:12.0f} {n['extra_mib'] / max(c['extra_mib'], 1):8.1f}×",
+              flush=True)
+
+    if not a.no_real_model:
+        print(f"\n## 3. real model: {a.real_model} (real normed residuals, real unembedding)")
+        r, why = real_model_case(a.real_model, reps)
+        if r is None:
+            print(f"skipped: {why}")
+        else:
+            print(f"rows={r['rows']} d={r['d']} V={r['V']}: GEMM {r['gflops_mm']:.1f} GF/s, lens {r['gflops_new']:.1f} GF/s "
+                  f"= {r['pct_new']:.0f}% of GEMM (v0: {r['gflops_v0']:.1f} GF/s = {r['pct_v0']:.0f}%)")
+    print(f"\n# loadavg at end {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
