@@ -4,13 +4,13 @@ Used by ``claims/test_runtime_geometry.py`` and ``claims/test_controls.py``. Eve
 model time happens in :func:`panel_runs`, which visits each model of the panel ONCE per session
 (the pool holds one model) and runs, per model:
 
-1. held-out split (all 40 texts, default token window): ``FinalNormedStates`` → T fit (control 1);
-2. eval split (profile ``max_texts``, 64 in dev), ONE forward pass feeding five lens configurations:
-   ``base`` (8 positions/text), ``temp`` (T from step 1), ``cap10``, ``cap30`` and ``topp``
-   (top-p 0.99 nucleus geometry), the controls at 4 positions/text;
-3. only when a selected test needs it (names with ``perturbation`` or ``null``): four short
-   forwards on the perturbation view (first 32 eval texts, 64-token window): reference, σ = 0 null
-   (absolute and relative), absolute σ, relative σ, each with the 4-position lens.
+1. held-out split (all 40 texts, 128-token window): ``FinalNormedStates`` → T fit (control 1);
+2. eval split (profile ``max_texts``, 64 in dev), ONE forward pass and ONE lens matmul per chunk of
+   sampled points feeding every readout (``LensGeometrySet``): ``base`` (with the top-p 0.99
+   nucleus geometry), ``temp`` (T from step 1), ``cap10`` and ``cap30``;
+3. only when a selected test needs it: the zero-noise null (``null`` in a test name: reference +
+   σ = 0 absolute + σ = 0 relative on 8 texts × 64 tokens) and the perturbation shifts (slow tests:
+   reference + absolute σ + relative σ on 32 texts × 64 tokens).
 
 Constants below were fixed before any GD / taxonomy result was looked at; each has its reason.
 """
@@ -26,7 +26,7 @@ from lmclaims.engine.interventions import ResidualNoise
 from lmclaims.models.loading import CorruptModel, ModelUnavailable
 from lmclaims.probes import operators as ops
 from lmclaims.probes.calibration import FinalNormedStates, fit_temperature
-from lmclaims.probes.lens import LensGeometry, named
+from lmclaims.probes.lens import LensGeometrySet, split_set
 from lmclaims.stats.context import resolve
 from lmclaims.stats.evidence import ConfidenceInterval, Evidence, Judgement, Status
 from lmclaims.stats.resampling import bootstrap
@@ -34,13 +34,16 @@ from lmclaims.stats.resampling import bootstrap
 SEED_004 = "004_846e3e4f4ae13819.txt"
 SEED_002 = "002_22eb55be17f69761.txt"
 
-# --- measurement plan (cost: one [rows, d]×[d, V] matmul per sampled (position, layer); 8 minutes cold
-# for both modules on 2 cores is the budget) -------------------------------------------------------------
-BASE_POSITIONS = 8        # per text, every layer: 8 × L points per text (144–240), enough for a per-text
-                          # mean and for ≥ 7·(L−1) layer transitions per text; 16 would double the lens cost
-CONTROL_POSITIONS = 4     # temperature / caps / top-p / perturbation: the controls compare model-level
-                          # ratios, each still averages 4 × L points per text over 64 texts
-CALIB_POSITIONS = 8       # held-out rows for the T fit: 40 texts × 8 = 320 final-layer rows
+# --- measurement plan (the lens costs one [rows, d]×[d, V] matmul plus ≈ 4 passes over V per row and
+# readout: ≈ 20 ms per row for Gemma's V = 262144 on this 2-core machine; the budget is 8 minutes cold for
+# both modules, so rows are the currency) ----------------------------------------------------------------
+POSITIONS = 4             # sampled positions per text, every layer: 4 × L points per text (72–120) feed a
+                          # per-text mean and ≥ 4·(L−1) layer transitions per text; every readout (baseline,
+                          # temperature, caps, top-p) is computed on the SAME points from one matmul
+                          # (``LensGeometrySet``), so the controls are paired point by point with the baseline
+CALIB_POSITIONS = 8       # held-out rows for the T fit: 40 texts × 8 = 320 final-layer rows …
+CALIB_TOKENS = 128        # … from a 128-token window (half the forward cost; the fit only needs the mean
+                          # final-layer entropy of ordinary text, and every model gets the same protocol)
 TARGET_ENTROPY_NATS = 2.5  # common calibration target, fixed a priori: a calibrated LM's mean entropy
                            # equals its cross-entropy, and these sub-1B models score PPL ≈ 9–19 on
                            # ordinary English (models.md) → ln 9…ln 19 = 2.20…2.94 nats; 2.5 is the middle.
@@ -50,9 +53,10 @@ TOP_P = 0.99              # the reviewer's example (seed 002 §2)
 CAPS = (10.0, 30.0)       # 30 = Gemma 2's final_logit_softcapping (the architecture the reviewer names);
                           # 10 = a tight cap (final logits of these models reach 20–40), where the cap,
                           # not the model, must dominate if the prediction holds
-PERTURB_TEXTS = 32        # perturbation view: first 32 eval texts …
-PERTURB_TOKENS = 64       # … truncated to 64 tokens: 4 extra forwards stay cheap (noise response does
-                          # not need long contexts; every condition uses the same view)
+NULL_TEXTS = 8            # zero-noise null: first 8 eval texts × 64 tokens (exactness needs no power)
+PERTURB_TEXTS = 32        # perturbation shifts (slow): first 32 eval texts …
+PERTURB_TOKENS = 64       # … truncated to 64 tokens (noise response does not need long contexts; every
+                          # condition, the reference included, uses the same view)
 SIGMA_ABS = 1.0           # "same input noise" for every model (seed 004): σ is not public; 1.0 = unit
                           # variance per coordinate, the natural "same noise" absent any scale
 SIGMA_REL = 0.25          # control (seed 002 §3a): σ·RMS(h_l) per token → ‖noise‖ ≈ 0.25‖h‖, a ≈ 14°
@@ -103,56 +107,62 @@ class ModelRun:
     n_texts: int
     lens: dict = field(default_factory=dict)          # tag -> LensGeometry arrays on the eval view
     calibration: object = None                        # TemperatureFit
-    perturbation: dict | None = None                  # tag -> arrays on the perturbation view
+    bundles: dict = field(default_factory=dict)       # "null" / "shifts" -> {condition: arrays, "n_texts": n}
     perturb_layer: int | None = None
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     stages: dict = field(default_factory=dict)        # wall seconds per stage (load, heldout, eval, perturbation)
 
 
-def base_probe():
-    return named(LensGeometry(positions_per_text=BASE_POSITIONS), "base")
+def eval_probe(temperature: float) -> LensGeometrySet:
+    return LensGeometrySet(positions_per_text=POSITIONS,
+                           readouts=(("base", 1.0, None), ("temp", float(temperature), None),
+                                     *((f"cap{c:g}", 1.0, c) for c in CAPS)),
+                           top_p=TOP_P, top_p_tags=("base",))
 
 
-def control_probes(temperature: float) -> list:
-    cp = CONTROL_POSITIONS
-    return [named(LensGeometry(positions_per_text=cp, temperature=float(temperature)), "temp"),
-            *[named(LensGeometry(positions_per_text=cp, softcap=c), f"cap{c:g}") for c in CAPS],
-            named(LensGeometry(positions_per_text=cp, top_p=TOP_P), "topp")]
+def perturb_probe() -> LensGeometrySet:
+    return LensGeometrySet(positions_per_text=POSITIONS)
 
 
-def perturb_probe():
-    return named(LensGeometry(positions_per_text=CONTROL_POSITIONS), "perturb")
-
-
-def perturbation_conditions(n_layers: int) -> dict:
+def perturbation_conditions(n_layers: int, arms=("null_abs", "null_rel", "abs", "rel")) -> dict:
     layer = perturb_layer(n_layers)
-    return {"ref": None,
-            "null_abs": ResidualNoise(layer, 0.0, relative=False, seed=NOISE_SEED),
+    all_ = {"null_abs": ResidualNoise(layer, 0.0, relative=False, seed=NOISE_SEED),
             "null_rel": ResidualNoise(layer, 0.0, relative=True, seed=NOISE_SEED),
             "abs": ResidualNoise(layer, SIGMA_ABS, relative=False, seed=NOISE_SEED),
             "rel": ResidualNoise(layer, SIGMA_REL, relative=True, seed=NOISE_SEED)}
+    return {"ref": None, **{k: all_[k] for k in arms}}
 
 
 _SESSION: dict = {}
 
 
-def wants_perturbation(request) -> bool:
-    names = [it.name for it in request.session.items]
-    return any("perturbation" in n or "null" in n for n in names)
+def wanted(request) -> set:
+    """Which optional bundles the selected tests need: "null" and/or "shifts"."""
+    out = set()
+    for it in request.session.items:
+        if "perturbation" in it.name and it.get_closest_marker("slow") is not None and \
+                not any(m.name == "skip" for m in it.iter_markers()):
+            out.add("shifts")
+        if "null" in it.name:
+            out.add("null")
+    return out
 
 
-def panel_runs(request, model_pool, measure, *, perturbation: bool | None = None) -> dict:
-    """{model name: ModelRun or the exception that made it unavailable}, computed once per session."""
-    if perturbation is None:
-        perturbation = wants_perturbation(request)
+def panel_runs(request, model_pool, measure, *, need=None) -> dict:
+    """{model name: ModelRun or the exception that made it unavailable}, computed once per session.
+
+    ``need``: optional bundles ("null", "shifts"); default: what the selected tests use.
+    """
+    need = wanted(request) if need is None else set(need)
     store = _SESSION.setdefault(id(measure), {})
     for name, entry in model_pool.entries.items():
         run = store.get(name)
         if isinstance(run, Exception):
             continue
-        if run is not None and (run.perturbation is not None or not perturbation):
+        if run is not None and not (need - set(run.bundles)):
             continue
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             lm = model_pool.get(name)
         except (ModelUnavailable, CorruptModel) as exc:
@@ -162,30 +172,37 @@ def panel_runs(request, model_pool, measure, *, perturbation: bool | None = None
         stages = {"load": time.perf_counter() - t0}
         if run is None:
             t = time.perf_counter()
-            held = measure(lm, [FinalNormedStates(positions_per_text=CALIB_POSITIONS)], split="heldout",
-                           max_texts=None)["final_normed_states"]
+            view = measure.corpus.view(split="heldout", max_texts=None, max_tokens=CALIB_TOKENS)
+            held = measure(lm, [FinalNormedStates(positions_per_text=CALIB_POSITIONS)], view=view)["final_normed_states"]
             fit = fit_temperature(held["x"], ad.unembed_weight, ad.unembed_bias, target=TARGET_ENTROPY_NATS,
                                   softcap=ad.logit_softcap)
             stages["heldout+fit"] = time.perf_counter() - t
             t = time.perf_counter()
-            probes = [base_probe(), *control_probes(fit.temperature)]
-            res = measure(lm, probes)
+            probe = eval_probe(fit.temperature)
+            res = measure(lm, [probe])[probe.name]
             stages["eval"] = time.perf_counter() - t
-            view = measure.view()
             run = ModelRun(name=name, n_layers=ad.n_layers, vocab=ad.vocab_size, params=entry.params,
-                           arch=entry.arch, logit_softcap=ad.logit_softcap, n_texts=len(view),
-                           lens={p.name.split(":", 1)[1]: res[p.name] for p in probes}, calibration=fit)
+                           arch=entry.arch, logit_softcap=ad.logit_softcap, n_texts=len(measure.view()),
+                           lens=split_set(res), calibration=fit)
             store[name] = run
-        run.stages.update(stages)
-        if perturbation and run.perturbation is None:
-            view = measure.corpus.view(split="eval", max_texts=PERTURB_TEXTS, max_tokens=PERTURB_TOKENS)
-            out = {}
-            for tag, iv in perturbation_conditions(ad.n_layers).items():
-                out[tag] = measure(lm, [perturb_probe()], intervention=iv, view=view)["lens_geometry:perturb"]
+        for bundle in sorted(need - set(run.bundles)):
+            t = time.perf_counter()
+            if bundle == "null":
+                view = measure.corpus.view(split="eval", max_texts=NULL_TEXTS, max_tokens=PERTURB_TOKENS)
+                conds = perturbation_conditions(ad.n_layers, arms=("null_abs", "null_rel"))
+            else:
+                view = measure.corpus.view(split="eval", max_texts=PERTURB_TEXTS, max_tokens=PERTURB_TOKENS)
+                conds = perturbation_conditions(ad.n_layers, arms=("abs", "rel"))
+            out = {tag: measure(lm, [perturb_probe()], intervention=iv, view=view)["lens_geometry_set"]
+                   for tag, iv in conds.items()}
+            out = {tag: split_set(v)["base"] for tag, v in out.items()}
             out["n_texts"] = len(view)
-            run.perturbation, run.perturb_layer = out, perturb_layer(ad.n_layers)
-            run.stages["perturbation"] = time.perf_counter() - t0 - sum(stages.values())
+            run.bundles[bundle] = out
+            run.perturb_layer = perturb_layer(ad.n_layers)
+            stages[bundle] = time.perf_counter() - t
+        run.stages.update(stages)
         run.seconds += time.perf_counter() - t0
+        run.cpu_seconds += time.process_time() - c0
     return store
 
 

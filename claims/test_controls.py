@@ -107,9 +107,9 @@ def test_vocab_entropy_norm_clusters(runs, verdict):
                              "tokenizer granularity as a hidden variable")
 def test_vocab_topp_clusters(runs, verdict):
     models = available(runs)
-    sizes = {m: float(np.median(r.lens["topp"]["nucleus_count"])) for m, r in models.items()}
-    _survives(runs, verdict, "topp", "v20-topp99", title="stand-in GD vs top-p 0.99 nucleus GD",
-              extra_caveats=(f"median nucleus size per model: {sizes}", "top-p geometry at 4 positions/text"))
+    sizes = {m: float(np.median(r.lens["base"]["nucleus_count"])) for m, r in models.items()}
+    _survives(runs, verdict, "base", "v20-topp99", title="stand-in GD vs top-p 0.99 nucleus GD",
+              extra_caveats=(f"median nucleus size |S| per model: {sizes}",))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -117,8 +117,8 @@ def test_vocab_topp_clusters(runs, verdict):
 @pytest.mark.claim("controls.softcap_clusters_by_cap", source=SEED_002, variant="corrected", version=1,
                    statement="Prediction: a softcapped model will cluster by the cap, not by its corpus.")
 def test_softcap_spread_shrinks(cap, runs, verdict):
-    """SD across models of log10 GD_ratio, uncapped minus capped > 0 (``greater``, paired over texts:
-    both sides read the same eval texts; uncapped = the 8-position baseline, capped = 4 positions)."""
+    """SD across models of log10 GD_ratio, uncapped minus capped > 0 (``greater``, paired over texts;
+    both readouts come from the same sampled points of the same forward pass)."""
     models = available(runs)
     if len(models) < 2:
         pytest.skip("needs at least two available models")
@@ -134,8 +134,6 @@ def test_softcap_spread_shrinks(cap, runs, verdict):
     plot = forest_plot(f"GD_ratio under softcap c = {cap:g} (stand-in)", est)
     verdict.record(j, models=tuple(models), label=f"c={cap:g}", plots=[plot],
                    caveats=_caveats(*unavailable_caveat(runs),
-                                    "uncapped side: the 8-position baseline; capped side: 4 positions per text on the "
-                                    "same texts (each side's text means are unbiased for the same per-text quantity)",
                                     f"{len(models)} models: SD over so few models is a crude spread measure",
                                     "no offline model has a native cap (Gemma 3 dropped it); caps are imposed on the "
                                     "lens logits, which tests the operator's sensitivity, not a model trained with a cap"))
@@ -193,14 +191,14 @@ def test_softcap_native_cap_applied(verdict):
 def test_null_zero_noise_changes_nothing(request, model_pool, measure, verdict):
     """σ = 0 (absolute and relative arms, hooks registered) vs the unperturbed run on the same view:
     every lens array and the state occupancy must be identical bit for bit. REFUTED on any difference."""
-    runs = panel_runs(request, model_pool, measure, perturbation=True)
+    runs = panel_runs(request, model_pool, measure, need={"null"})
     models = available(runs)
     if not models:
         pytest.skip("no model available")
     diffs, worst = {}, 0.0
     ok = True
     for m, r in models.items():
-        P = r.perturbation
+        P = r.bundles["null"]
         th = tx.reference_thresholds(r.lens["base"])
         for arm in ("null_abs", "null_rel"):
             chk = tx.compare_runs(P["ref"], P[arm])
@@ -216,4 +214,4 @@ def test_null_zero_noise_changes_nothing(request, model_pool, measure, verdict):
                              "occupancy moves; refuted on any difference",
                         reason="; ".join(f"{k}: {v['arrays']}" for k, v in diffs.items()), extra={"checks": diffs})
     verdict.record(j, models=tuple(models), caveats=(*unavailable_caveat(runs),
-                                                     "the null shares the perturbation view (32 texts × 64 tokens)"))
+                                                     "null view: first 8 eval texts × 64 tokens, hooks registered at the middle block"))

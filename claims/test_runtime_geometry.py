@@ -10,7 +10,7 @@ Variants:
 * ``corrected``: bootstrap over texts (the text is the unit) with clusters found from the data,
   the reviewer's error bars (seed 002 §4), and, for the perturbation, magnitude-matched noise.
 
-Selection: ``-k gd_ratio``, ``-k taxonomy``, ``-k perturbation``. All measurement is planned in
+Selection: ``-k gd_ratio``, ``-k taxonomy``, ``-k perturbation`` (the shifts are ``slow``: ``--runslow``). All measurement is planned in
 ``claims/_geometry_helpers.py`` (each model visited once per session, shared with test_controls).
 """
 
@@ -321,7 +321,7 @@ ABSORB_PTS = 1.5   # the seed's "absorbs": every state shifts by less than 1.5 p
 def _shifts(r, tag):
     """Per-text occupancy shift (percentage points) of each state, perturbed − reference, over the
     layers at and after the perturbed block (earlier layers cannot change)."""
-    P = r.perturbation
+    P = r.bundles["shifts"]
     th = tx.reference_thresholds(r.lens["base"])
     n = P["n_texts"]
     cols = slice(r.perturb_layer, None)
@@ -329,6 +329,7 @@ def _shifts(r, tag):
     return 100.0 * (occ[tag] - occ["ref"]), th
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arm", ["absolute", "relative"])
 @pytest.mark.claim("geometry.perturbation_absorbs", source=SEED_004, variant="corrected", version=1, verdicts=5,
                    statement="GPT-2 absorbs the perturbation with state percentages shifting by less than 1.5 points. "
@@ -340,9 +341,9 @@ def test_perturbation_state_shifts(model_name, arm, runs, verdict, request):
     state = a real shift, i.e. the model does not absorb the noise there. Arms: absolute σ = 1.0 for
     every model (the seed's "same input noise"), relative σ = 0.25 × per-token RMS (the control)."""
     r = _run(runs, model_name)
-    if r.perturbation is None:
+    if "shifts" not in r.bundles:
         r = panel_runs(request, request.getfixturevalue("model_pool"), request.getfixturevalue("measure"),
-                       perturbation=True)[model_name]
+                       need={"shifts"})[model_name]
     tag = "abs" if arm == "absolute" else "rel"
     d, th = _shifts(r, tag)
     keep = np.isfinite(d).all(axis=1)

@@ -148,3 +148,30 @@ def test_temperature_target_out_of_reach_raises():
     z = torch.randn(4, 10)
     with pytest.raises(ValueError, match="outside"):
         fit_temperature_logits([z], np.log(10) + 0.1)
+
+
+# --- the multi-readout probe equals the streaming lens, readout by readout ------------------------------------
+def test_lens_set_matches_streaming_lens_per_readout():
+    from lmclaims.corpus import corpus_from_texts
+    from lmclaims.engine.forward import measure
+    from lmclaims.models.loading import load_model
+    from lmclaims.probes.lens import LensGeometry, LensGeometrySet, split_set
+    from tests.real_models import synthetic_entries
+
+    lm = load_model(synthetic_entries()["synthetic-gemma2"], device="cpu")      # has a native cap (30)
+    try:
+        view = corpus_from_texts(["the quick brown fox jumps over the lazy dog", "def f(x): return 2 * x"]).view(
+            max_tokens=32)
+        probe = LensGeometrySet(positions_per_text=5, readouts=(("base", 1.0, None), ("t", 1.7, None), ("c", 1.0, 3.0)),
+                                top_p=0.99, top_p_tags=("base",))
+        got = split_set(measure(lm, view, [probe], progress=False)["lens_geometry_set"])
+        for tag, ref_probe in (("base", LensGeometry(positions_per_text=5)),
+                               ("t", LensGeometry(positions_per_text=5, temperature=1.7)),
+                               ("c", LensGeometry(positions_per_text=5, softcap=3.0))):
+            ref = measure(lm, view, [ref_probe], progress=False)["lens_geometry"]
+            for k, v in ref.items():
+                np.testing.assert_allclose(got[tag][k], v, rtol=1e-4, atol=1e-5, err_msg=f"{tag}/{k}")
+        assert "nucleus_entropy" in got["base"] and "nucleus_entropy" not in got["t"]
+        assert not np.allclose(got["c"]["entropy"], got["base"]["entropy"])      # the extra cap 3 < 30 bites
+    finally:
+        lm.free()

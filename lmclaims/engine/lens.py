@@ -14,8 +14,11 @@ and the running top-K values (K = 100 by default). From these:
     #{p > 1%} is exact from the top-K because at most 99 tokens can exceed 1% (K ≥ 100).
 
 Targets (next-token ids) give ``log p(target) = z_target − log Z`` from a gathered dot product.
-Cost: one [R, d]×[d, V] matmul per call plus O(V) cache-resident element work per row; peak
-extra memory is [R, block] — never [layers, tokens, vocab] nor even [tokens, vocab].
+Cost: one [R, d]×[d, V] matmul per call plus O(V) cache-resident element work per row (about five
+vectorised passes over each [R, block] tile: group max, z − m, exp, Σe, Σ(z − m)e); the top-K
+touches only the few elements that pass a threshold filter (``_TopK``), never a ``topk`` over the
+block. Peak extra memory is 2·[R, block] — never [layers, tokens, vocab] nor even [tokens, vocab].
+On a 2-core AVX-512 CPU this reaches ≈75–95% of a plain GEMM's FLOP/s (bench/bench_lens.py).
 """
 
 from __future__ import annotations

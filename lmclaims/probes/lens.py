@@ -73,6 +73,97 @@ class LensGeometry(Probe):
         return _LensAcc(self, lm)
 
 
+@dataclass(frozen=True)
+class LensGeometrySet(Probe):
+    """Several lens readouts of the SAME sampled (position, layer) points from ONE matmul per chunk.
+
+    ``readouts`` = ((tag, temperature, extra softcap or None), ...): each gives the features of
+    ``LensGeometry`` as ``"<tag>/<feature>"`` arrays [rows, L], computed on the dense logits of a
+    chunk of rows (``dense_features``; equal to the streaming lens to float32 rounding, tested),
+    so the controls (temperature, caps) cost elementwise passes, not extra matmuls, and are paired
+    point by point with the baseline. ``top_p_tags`` also get the nucleus features. Shared arrays:
+    ``cos_prev`` [rows, L], ``text_index``, ``position``. The native softcap is applied under every
+    readout (the tighter cap wins when an extra one is given), as in ``LensGeometry``.
+    """
+
+    name = "lens_geometry_set"
+    version = 1
+    positions_per_text: int | None = 4
+    readouts: tuple = (("base", 1.0, None),)
+    top_p: float | None = None
+    top_p_tags: tuple = ()
+    native_softcap: bool = True
+    topk_mass_k: int = 10
+    threshold: float = 0.01
+    seed: int = 0
+    dense_elements: int = 1 << 22
+
+    def params(self) -> dict:
+        d = super().params()
+        d.pop("dense_elements")
+        d["readouts"] = [list(r) for r in self.readouts]
+        d["top_p_tags"] = list(self.top_p_tags)
+        return d
+
+    def accumulator(self, lm, view):
+        return _SetAcc(self, lm)
+
+
+class _SetAcc(RowAccumulator):
+    def __init__(self, probe: LensGeometrySet, lm):
+        super().__init__()
+        self.p, self.ad = probe, lm.adapter
+        native = lm.adapter.logit_softcap if probe.native_softcap else None
+        self.tfs = []
+        for tag, temp, cap in probe.readouts:
+            caps = [c for c in (native, cap) if c]
+            self.tfs.append((tag, LogitTransform(temperature=float(temp), softcap=min(caps) if caps else None)))
+
+    def update(self, batch):
+        rows, cols, tix = [], [], []
+        for r in range(len(batch.lengths)):
+            pos = sample_positions(batch.text_ids[r], int(batch.lengths[r]), self.p.positions_per_text, seed=self.p.seed)
+            rows += [r] * len(pos)
+            cols += pos.tolist()
+            tix += [int(batch.text_index[r])] * len(pos)
+        if not rows:
+            return
+        dev = batch.resid[0].device
+        ri, ci = torch.tensor(rows, device=dev), torch.tensor(cols, device=dev)
+        L = len(batch.resid) - 1
+        H = torch.stack([batch.resid[l][ri, ci] for l in range(0, L + 1)], dim=1).float()
+        a, b = H[:, :-1], H[:, 1:]
+        cos_prev = (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1)).clamp_min(1e-30)
+        P = H.shape[0]
+        flat = H[:, 1:].reshape(P * L, -1)
+        W, bias, V = self.ad.unembed_weight, self.ad.unembed_bias, self.ad.vocab_size
+        step = max(1, self.p.dense_elements // V)
+        feats: dict[str, list] = {}
+        for s in range(0, flat.shape[0], step):
+            z = self.ad.normed(flat[s:s + step]).float() @ W.float().T
+            if bias is not None:
+                z += bias.float()
+            for tag, tf in self.tfs:
+                top_p = self.p.top_p if tag in self.p.top_p_tags else None
+                for k, v in features_of_logits(tf.apply(z), V, top_p=top_p, topk_mass_k=self.p.topk_mass_k,
+                                               threshold=self.p.threshold).items():
+                    feats.setdefault(f"{tag}/{k}", []).append(v)
+        out = {k: torch.cat(v).reshape(P, L).cpu().numpy().astype(np.float32) for k, v in feats.items()}
+        out["cos_prev"] = cos_prev.cpu().numpy().astype(np.float32)
+        self.add(**out, text_index=np.asarray(tix, dtype=np.int32), position=np.asarray(cols, dtype=np.int32))
+
+
+def split_set(arrays: dict) -> dict:
+    """``LensGeometrySet`` result → {tag: LensGeometry-like arrays (features + shared columns)}."""
+    shared = {k: v for k, v in arrays.items() if "/" not in k}
+    out: dict[str, dict] = {}
+    for k, v in arrays.items():
+        if "/" in k:
+            tag, feat = k.split("/", 1)
+            out.setdefault(tag, dict(shared))[feat] = v
+    return out
+
+
 _NAMED: dict[str, type] = {}
 
 
@@ -140,13 +231,18 @@ class _LensAcc(RowAccumulator):
 
 
 def dense_features(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, tf: LogitTransform,
-                   vocab_size: int, *, top_p: float, topk_mass_k: int = 10, threshold: float = 0.01) -> dict:
+                   vocab_size: int, *, top_p: float | None, topk_mass_k: int = 10, threshold: float = 0.01) -> dict:
     """All lens features of a chunk of normed rows ``x`` [c, d] from its materialised logits [c, V],
     plus the top-p nucleus geometry (see module docstring). Used only on the top-p path."""
     z = x.float() @ weight.float().T
     if bias is not None:
         z += bias.float()
-    z = tf.apply(z)
+    return features_of_logits(tf.apply(z), vocab_size, top_p=top_p, topk_mass_k=topk_mass_k, threshold=threshold)
+
+
+def features_of_logits(z: torch.Tensor, vocab_size: int, *, top_p: float | None = None, topk_mass_k: int = 10,
+                       threshold: float = 0.01) -> dict:
+    """Lens features of explicit (already transformed) logits z [c, V]; nucleus ones when ``top_p``."""
     lp = torch.log_softmax(z, dim=1)
     del z
     p = lp.exp()
@@ -155,6 +251,8 @@ def dense_features(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     log_z = torch.zeros(lp.shape[0])
     st = LensStats(log_z=log_z, entropy=entropy.clamp_min(0.0), top_logits=top_lp, target_logprob=None)
     out = geometry_features(st, vocab_size, topk_mass_k=topk_mass_k, threshold=threshold)
+    if top_p is None:
+        return out
     mass, count, plogp = nucleus(lp, p, top_p, top_lp=top_lp)
     out["nucleus_mass"] = mass.float()
     out["nucleus_count"] = count.float()

@@ -10,6 +10,10 @@ Recipe keys (all optional):
 - ``out_init_scale`` (1.0): multiplies, after init, the weights of the projections that *write into
   the residual stream* (attention output and MLP down projection; names in ``OUTPUT_PROJECTIONS``);
   0.1 gives "small output projections", 0.0 starts every block at the identity;
+- ``embed_std`` (None = ``init_std``): std of the token-embedding init (re-drawn from a generator
+  seeded with ``seed``); a large value (e.g. 1.0, ‖e‖ ≈ √d) makes the embedding dominate the stream;
+- ``embed_offset`` (0): adds one shared random direction of RMS ``embed_offset`` per dimension to
+  every token embedding (a large common component of the stream that carries no token information);
 - ``ffn_mult`` (4): MLP width = ffn_mult · d_model;
 - ``n_kv_heads`` (= n_heads), ``max_positions`` (256), ``tie_embeddings`` (True);
 - ``config``: a dict of native HF config overrides (e.g. ``{"do_layer_norm_before": False}`` for a
@@ -78,7 +82,7 @@ def tiny_model(arch: str, n_layers: int, d_model: int, n_heads: int, vocab: int,
     """A seeded tiny causal LM (fp32, eval mode). See the module docstring for ``recipe``."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    unknown = set(recipe) - {"init_std", "out_init_scale", "ffn_mult", "n_kv_heads", "max_positions",
+    unknown = set(recipe) - {"init_std", "out_init_scale", "embed_std", "embed_offset", "ffn_mult", "n_kv_heads", "max_positions",
                              "tie_embeddings", "config"}
     if unknown:
         raise TypeError(f"tiny_model: unknown recipe keys {sorted(unknown)}")
@@ -86,6 +90,16 @@ def tiny_model(arch: str, n_layers: int, d_model: int, n_heads: int, vocab: int,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(cfg, attn_implementation="sdpa", dtype=torch.float32)
+    if recipe.get("embed_std") is not None:
+        emb = model.get_input_embeddings().weight
+        gen = torch.Generator().manual_seed(seed + 7919)
+        with torch.no_grad():
+            emb.copy_(torch.randn(emb.shape, generator=gen) * float(recipe["embed_std"]))
+    if recipe.get("embed_offset"):
+        emb = model.get_input_embeddings().weight
+        gen = torch.Generator().manual_seed(seed + 104729)
+        with torch.no_grad():
+            emb.add_(torch.randn(emb.shape[1], generator=gen) * float(recipe["embed_offset"]))
     scale = float(recipe.get("out_init_scale", 1.0))
     if scale != 1.0:
         with torch.no_grad():

@@ -61,8 +61,10 @@ def recover_layer(model, blocks_list, layer: int, train_blocks: torch.Tensor, ev
     t0 = time.perf_counter()
     flags = {n: p.requires_grad for n, p in model.named_parameters()}
     ppl_clean = math.exp(mean_loss(model, eval_blocks, batch_size=8))
-    new = {n: manipulated_weight(p, "noise", noise, seed=seed, name=f"{layer}.{n}")
-           for n, p in block.named_parameters() if p.ndim == 2}
+    # every block parameter goes through replaced_parameters so that training cannot leak out:
+    # 2-D weights get the noise, the rest (norm gains, biases) are restored as they were
+    new = {n: manipulated_weight(p, "noise", noise, seed=seed, name=f"{layer}.{n}") if p.ndim == 2 else p.detach().clone()
+           for n, p in block.named_parameters()}
     try:
         with replaced_parameters(block, new):
             for n, p in model.named_parameters():
