@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims._anatomy_helpers import (ANTI, CORE, CORE_K, DIGEST, MODELS, NAMED_LAYERS, SOURCE, ablation_data,
+from claims._anatomy_helpers import (ANTI, CORE, CORE_K, DIGEST, MODELS, SOURCE, ablation_data,
                                      instruct_caveat, layer_means_ci, vector_statistic_judgement)
 from lmclaims.stats.assertions import below, correlated
 

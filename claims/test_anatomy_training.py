@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from claims._anatomy_helpers import DIGEST, MODELS, SOURCE, ablation_data, instruct_caveat
-from lmclaims.models.synthetic import VOCAB, byte_tokenizer
+from lmclaims.models.synthetic import byte_tokenizer
 from lmclaims.stats.assertions import above, correlated, greater
 from lmclaims.training.data import token_blocks
 from lmclaims.training.growth import GrowthSettings, run_arm

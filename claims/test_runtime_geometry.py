@@ -110,6 +110,9 @@ def test_gd_ratio_two_clusters(runs, verdict):
                        "single model, so within-cluster spread vs between-cluster gap cannot be assessed. It CAN "
                        "refute an order-of-magnitude gap (CI wholly below 1 decade) for these models.")
     plot = forest_plot("GD_ratio per model (stand-in operator), bootstrap CI over texts", est)
+    caveats += ("measurement cost per model (wall s by stage; CPU s): " + "; ".join(
+        f"{m}: {{{', '.join(f'{k} {v:.0f}' for k, v in r.stages.items())}}} cpu {r.cpu_seconds:.0f}"
+        for m, r in models.items()),)
     for min_gap, label in ((0.0, "no overlap"), (1.0, "order-of-magnitude gap")):
         j = separated(labels, statistic=table.ratio, paired=True, min_gap=min_gap, log=True)
         verdict.record(j, models=tuple(models), label=label, caveats=caveats, plots=[plot] if min_gap == 0 else None)

@@ -257,7 +257,8 @@ def test_heritage_controlled_recipe_vs_arch(corpus, verdict):
         for rname, recipe in HERITAGE_RECIPES.items():
             vals = []
             for seed in HERITAGE_SEEDS:
-                r = run_tiny(TinySpec.make(arch=arch, n_layers=4, seed=seed, recipe=recipe, train=HERITAGE_TRAIN), corpus)
+                r = run_tiny(TinySpec.make(arch=arch, n_layers=4, seed=seed, recipe=recipe, train=HERITAGE_TRAIN), corpus,
+                             num_threads=H.THREADS)
                 v = float(np.log(r.gains["corrected"]).mean())
                 vals.append(v)
                 rows.append({"arch": arch, "recipe": rname, "seed": seed, "logG": v, "loss": r.eval_after})

@@ -94,7 +94,7 @@ def _sweep(corpus, depths):
     for L in depths:
         for seed in SWEEP_SEEDS:
             spec = TinySpec.make(arch="llama", n_layers=L, d_model=64, n_heads=4, seed=seed, train=SWEEP_TRAIN)
-            results.append(run_tiny(spec, corpus))
+            results.append(run_tiny(spec, corpus, num_threads=H.THREADS))
     return results
 
 

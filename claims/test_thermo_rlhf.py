@@ -25,6 +25,7 @@ from lmclaims.probes import gain
 from lmclaims.probes.residual import ResidualNorms
 from lmclaims.stats import assertions
 from lmclaims.stats.evidence import Status
+from lmclaims.training.loop import threads
 from lmclaims.training.thermo import TinySpec, finetune_loaded, run_tiny
 
 STATEMENT = "RLHF changes magnitude, but cannot flip the sign (a dampener stays a dampener)"
@@ -45,9 +46,10 @@ def _finetuned(lm, corpus, measure):
     if lm.fingerprint not in _TUNED:
         texts = [t for t, s in zip(corpus.texts, corpus.splits) if s == "heldout"]
         view = corpus.view(**FT_VIEW)
-        base = measure(lm, [ResidualNorms()], view=view)["residual_norms"]
-        tuned_lm, info = finetune_loaded(lm, texts, **FT)
-        tuned = measure(tuned_lm, [ResidualNorms()], view=view)["residual_norms"]
+        with threads(H.THREADS):
+            base = measure(lm, [ResidualNorms()], view=view)["residual_norms"]
+            tuned_lm, info = finetune_loaded(lm, texts, num_threads=H.THREADS, **FT)
+            tuned = measure(tuned_lm, [ResidualNorms()], view=view)["residual_norms"]
         del tuned_lm
         _TUNED[lm.fingerprint] = (gain.summarise(base, len(view)), gain.summarise(tuned, len(view)), info)
     return _TUNED[lm.fingerprint]
@@ -58,11 +60,13 @@ def _record_pair(verdict, base, tuned, definition, *, models, label, caveats=(),
     j = assertions.same_sign(np.log(b), np.log(t), reference=0.0, paired=True,
                              names=(f"log G base ({definition})", f"log G tuned ({definition})"))
     verdict.record(j, models=models, label=f"{label}: sign unchanged", caveats=list(caveats), plots=plots)
-    # "changes magnitude": two-sided, so each direction is tested at half the family alpha.
+    # "changes magnitude": two-sided, so each direction is tested at half the family alpha; a change
+    # smaller than the quantisation-level margin (log(1 + MIN_EFFECT_G)) does not count as a change.
     level = 1 - verdict.alpha / 2
-    up = assertions.greater(np.log(t), np.log(b), paired=True, confidence_level=level,
+    delta = float(np.log1p(H.MIN_EFFECT_G))
+    up = assertions.greater(np.log(t), np.log(b), paired=True, confidence_level=level, min_effect=delta,
                             names=("log G tuned", "log G base"))
-    down = assertions.greater(np.log(b), np.log(t), paired=True, confidence_level=level,
+    down = assertions.greater(np.log(b), np.log(t), paired=True, confidence_level=level, min_effect=delta,
                               names=("log G base", "log G tuned"))
     verdict.record(down if down.supported else up, models=models, label=f"{label}: magnitude changes",
                    caveats=["two-sided: the direction shown is the supported one (each side at alpha/2)"] + list(caveats))
@@ -140,7 +144,7 @@ def test_rlhf_dampener_stays_dampener(corpus, verdict):
     for seed in DAMP_SEEDS:
         spec = TinySpec.make(arch="llama", n_layers=4, seed=seed, recipe=DAMP_RECIPE, train=DAMP_TRAIN,
                              finetune=DAMP_FINETUNE)
-        r = run_tiny(spec, corpus)
+        r = run_tiny(spec, corpus, num_threads=H.THREADS)
         base = np.asarray(r.gains["corrected"])
         check = assertions.below(base, 1.0, min_effect=H.MIN_EFFECT_G, statistic=H.gmean, name="base corrected G")
         verdict.record(check, models=[f"tiny-damp-s{seed}"], label=f"seed {seed}: base dampens (precondition)")

@@ -31,7 +31,7 @@ _STATS: dict = {}
 def _stats(lm):
     """Weight statistics per model fingerprint (weights only: cheap, no corpus)."""
     if lm.fingerprint not in _STATS:
-        _STATS[lm.fingerprint] = weight_stats(lm.adapter)
+        _STATS[lm.fingerprint] = weight_stats(lm.adapter, num_threads=H.THREADS)
     return _STATS[lm.fingerprint]
 
 

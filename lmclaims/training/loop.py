@@ -125,7 +125,12 @@ class TrainResult:
         return float(a[:k].mean()), float(a[-k:].mean())
 
 
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
 def lm_loss(model, batch: torch.Tensor) -> torch.Tensor:
+    batch = batch.to(_device(model))
     return model(input_ids=batch, labels=batch, use_cache=False).loss
 
 

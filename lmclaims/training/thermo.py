@@ -95,8 +95,8 @@ def residual_arrays(model, windows: torch.Tensor, *, batch_size: int = 32) -> di
     model.eval()
     with capture_residual(adapter) as store:
         for a in range(0, n, batch_size):
-            model(input_ids=windows[a:a + batch_size], use_cache=False)
-            norms.append(torch.stack([s.float().norm(dim=-1) for s in store], dim=-1).reshape(-1, len(store)))
+            model(input_ids=windows[a:a + batch_size].to(next(model.parameters()).device), use_cache=False)
+            norms.append(torch.stack([s.float().norm(dim=-1) for s in store], dim=-1).reshape(-1, len(store)).cpu())
     return {"norm": torch.cat(norms).numpy(), "text_index": np.repeat(np.arange(n), T).astype(np.int32),
             "position": np.tile(np.arange(T), n).astype(np.int32)}
 
@@ -206,6 +206,7 @@ def preference_pairs(blocks: torch.Tensor, *, seed: int) -> tuple[torch.Tensor, 
 
 
 def _cont_logp(model, ids: torch.Tensor, prompt_len: int) -> torch.Tensor:
+    ids = ids.to(next(model.parameters()).device)
     logits = model(input_ids=ids, use_cache=False).logits[:, :-1].float()
     lp = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
     return lp[:, prompt_len - 1:].sum(dim=1)
@@ -224,7 +225,8 @@ def dpo_train(model, blocks: torch.Tensor, *, steps: int, lr: float, beta: float
     def loss_fn(m, idx):
         i = idx[:, 0]
         pc, pr = _cont_logp(m, chosen[i], half), _cont_logp(m, rejected[i], half)
-        return -F.logsigmoid(beta * ((pc - ref_c[i]) - (pr - ref_r[i]))).mean()
+        margin = (pc - ref_c[i].to(pc.device)) - (pr - ref_r[i].to(pr.device))
+        return -F.logsigmoid(beta * margin).mean()
 
     res = train_causal_lm(model, index, steps=steps, batch_size=batch_size, lr=lr, warmup=0, min_lr_ratio=1.0,
                           seed=seed, loss_fn=loss_fn)
