@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from claims._geometry_helpers import (CAPS, GGUF_CAVEAT, LENS_CAVEAT, SEED_002, SEED_004, STANDIN_CAVEAT,
+from claims._geometry_helpers import (CAPS, GGUF_CAVEAT, LENS_CAVEAT, SEED_002, STANDIN_CAVEAT,
                                       TARGET_ENTROPY_NATS, DispersionTable, available, exact_judgement, forest_plot,
                                       gd_table, panel_runs, per_text_gd, ratio_interval, unavailable_caveat)
 from lmclaims.probes import operators as ops

@@ -16,17 +16,22 @@ dampener" was never tested. Three tests here:
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 
 from claims import _thermo_helpers as H
+from lmclaims.engine.forward import provenance
+from lmclaims.engine.interventions import NoIntervention
 from lmclaims.models.loading import CorruptModel, ModelUnavailable
+from lmclaims.paths import cache_root
 from lmclaims.probes import gain
 from lmclaims.probes.residual import ResidualNorms
 from lmclaims.stats import assertions
-from lmclaims.stats.evidence import Status
 from lmclaims.training.loop import threads
-from lmclaims.training.thermo import TinySpec, finetune_loaded, run_tiny
+from lmclaims.training.thermo import TinySpec, finetune_loaded, finetune_settings, run_tiny, tuned_fingerprint
 
 STATEMENT = "RLHF changes magnitude, but cannot flip the sign (a dampener stays a dampener)"
 
@@ -42,16 +47,31 @@ _TUNED: dict = {}
 
 
 def _finetuned(lm, corpus, measure):
-    """(base GainSummary, tuned GainSummary, info) for ``lm``, fine-tuned once per session."""
-    if lm.fingerprint not in _TUNED:
-        texts = [t for t, s in zip(corpus.texts, corpus.splits) if s == "heldout"]
-        view = corpus.view(**FT_VIEW)
-        with threads(H.THREADS):
-            base = measure(lm, [ResidualNorms()], view=view)["residual_norms"]
+    """(base GainSummary, tuned GainSummary, info) for ``lm``, fine-tuned once per session.
+
+    The fine-tune is skipped when the tuned model's measurement is already in the measurement cache
+    (keyed by the tuned fingerprint = base fingerprint + hash of FT and the tuning texts) and the
+    run's info (loss curves) is on disk beside the tiny-model cache."""
+    if lm.fingerprint in _TUNED:
+        return _TUNED[lm.fingerprint]
+    texts = [t for t, s in zip(corpus.texts, corpus.splits) if s == "heldout"]
+    view = corpus.view(**FT_VIEW)
+    fp = tuned_fingerprint(lm, finetune_settings(texts, **FT))
+    info_path = cache_root() / "thermo_tiny" / f"ft-{fp.replace('@', '-').replace('+', '-')}.json"
+    stub = dataclasses.replace(lm, fingerprint=fp)      # only used if its measurement is cached
+    cached = (measure.cache.get(provenance(stub, view, ResidualNorms(), NoIntervention(), 2048))
+              if measure.cache is not None and info_path.exists() else None)
+    with threads(H.THREADS):
+        base = measure(lm, [ResidualNorms()], view=view)["residual_norms"]
+        if cached is not None:
+            tuned, info = cached, json.loads(info_path.read_text())
+        else:
             tuned_lm, info = finetune_loaded(lm, texts, num_threads=H.THREADS, **FT)
             tuned = measure(tuned_lm, [ResidualNorms()], view=view)["residual_norms"]
-        del tuned_lm
-        _TUNED[lm.fingerprint] = (gain.summarise(base, len(view)), gain.summarise(tuned, len(view)), info)
+            del tuned_lm
+            info_path.parent.mkdir(parents=True, exist_ok=True)
+            info_path.write_text(json.dumps(info))
+    _TUNED[lm.fingerprint] = (gain.summarise(base, len(view)), gain.summarise(tuned, len(view)), info)
     return _TUNED[lm.fingerprint]
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lmclaims.corpus import corpus_from_texts, load_corpus
+from lmclaims.corpus import load_corpus
 from lmclaims.models.synthetic import byte_tokenizer
 from lmclaims.training.data import batch_iterator, split_texts, token_blocks
 from lmclaims.training.loop import ARCHES, OUTPUT_PROJECTIONS, mean_loss, tiny_model, train_causal_lm

@@ -18,7 +18,8 @@ Cost: one [R, d]×[d, V] matmul per call plus O(V) cache-resident element work p
 vectorised passes over each [R, block] tile: group max, z − m, exp, Σe, Σ(z − m)e); the top-K
 touches only the few elements that pass a threshold filter (``_TopK``), never a ``topk`` over the
 block. Peak extra memory is 2·[R, block] — never [layers, tokens, vocab] nor even [tokens, vocab].
-On a 2-core AVX-512 CPU this reaches ≈75–95% of a plain GEMM's FLOP/s (bench/bench_lens.py).
+On a 2-core AVX-512 CPU (1 thread) this reaches ≈72–94% of a plain GEMM's FLOP/s, v0 45–72%
+(bench/bench_lens.py, bench/README.md).
 """
 
 from __future__ import annotations

@@ -235,6 +235,16 @@ def dpo_train(model, blocks: torch.Tensor, *, steps: int, lr: float, beta: float
 
 # ---- fine-tuning a real panel model ------------------------------------------------------------------
 
+def finetune_settings(texts, **kw) -> dict:
+    """The identity of a ``finetune_loaded`` run (its keyword arguments + the tuning texts' hash)."""
+    return dict(kw, code=CODE_VERSION, texts=hashlib.sha256(json.dumps(list(texts)).encode()).hexdigest()[:16])
+
+
+def tuned_fingerprint(lm, settings: dict) -> str:
+    """Fingerprint of the fine-tuned copy: the base fingerprint + a hash of the fine-tune settings."""
+    return f"{lm.fingerprint}+ft@{hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]}"
+
+
 def finetune_loaded(lm, texts, *, sft_steps: int, sft_lr: float, batch_size: int, seq_len: int, dpo_steps: int,
                     dpo_lr: float, beta: float, seed: int = 0, num_threads: int | None = 1):
     """SFT + DPO on a deep copy of ``lm.model``; returns (tuned LoadedModel, info dict)."""
@@ -242,9 +252,8 @@ def finetune_loaded(lm, texts, *, sft_steps: int, sft_lr: float, batch_size: int
 
     from lmclaims.models.adapter import Adapter
 
-    settings = dict(sft_steps=sft_steps, sft_lr=sft_lr, batch_size=batch_size, seq_len=seq_len, dpo_steps=dpo_steps,
-                    dpo_lr=dpo_lr, beta=beta, seed=seed, code=CODE_VERSION,
-                    texts=hashlib.sha256(json.dumps(list(texts)).encode()).hexdigest()[:16])
+    settings = finetune_settings(texts, sft_steps=sft_steps, sft_lr=sft_lr, batch_size=batch_size, seq_len=seq_len,
+                                 dpo_steps=dpo_steps, dpo_lr=dpo_lr, beta=beta, seed=seed)
     t0 = time.perf_counter()
     enc = partial(lm.encode, max_tokens=10 ** 9) if lm.max_positions is None else partial(lm.encode, max_tokens=lm.max_positions)
     blocks = token_blocks(enc, texts, seq_len)
@@ -259,8 +268,8 @@ def finetune_loaded(lm, texts, *, sft_steps: int, sft_lr: float, batch_size: int
         after = mean_loss(model, blocks[:16], batch_size=4)
     model.requires_grad_(False)
     model.eval()
-    fp = f"{lm.fingerprint}+ft@{hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]}"
-    tuned = dataclasses.replace(lm, model=model, adapter=Adapter.for_model(model), fingerprint=fp)
+    tuned = dataclasses.replace(lm, model=model, adapter=Adapter.for_model(model),
+                                fingerprint=tuned_fingerprint(lm, settings))
     info = {"settings": settings, "sft_losses": [round(x, 4) for x in sft.losses], "dpo_losses": dpo,
             "train_loss_before": before, "train_loss_after": after, "seconds": time.perf_counter() - t0,
             "n_blocks": int(blocks.shape[0])}
