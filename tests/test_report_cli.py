@@ -81,11 +81,9 @@ def test_compare_missing_file_exit_2(sample_copy, tmp_path, capsys):
     assert "missing.json" in capsys.readouterr().err
 
 
-def test_merge_is_not_implemented_yet(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["merge", "a.json"])
-    assert exc.value.code == 2
-    assert "invalid choice: 'merge'" in capsys.readouterr().err
+def test_merge_of_an_unreadable_shard_is_a_usage_error(capsys, tmp_path):
+    assert main(["merge", str(tmp_path / "a.json"), "-o", str(tmp_path / "m.json")]) == 2
+    assert "a.json" in capsys.readouterr().err
 
 
 def test_python_dash_m_runs(sample_copy):
