@@ -94,8 +94,8 @@ def _table(w, lm):
     for t in TYPES:
         d = w["types"][t]
         rows.append([t, f"{d['r2_avg'].mean():.3f}", f"{np.quantile(d['null_r2_avg'], 0.95):.3f}",
-                     f"{d['rand_r2_avg']:.3f}", f"{d['r2_lsq'].mean():.3f}", f"{np.quantile(d['null_r2_lsq'], 0.95):.3f}",
-                     f"{d['rand_r2_lsq']:.3f}", f"{d['depth_r2']:.3f}", f"{np.quantile(d['null_depth'], 0.95):.3f}",
+                     f"{d['rand_r2_avg']:.3f}", f"{d['r2_lsq'].mean():.2e}", f"{np.quantile(d['null_r2_lsq'], 0.95):.2e}",
+                     f"{d['rand_r2_lsq']:.2e}", f"{d['depth_r2']:.3f}", f"{np.quantile(d['null_depth'], 0.95):.3f}",
                      f"{d['dc'].mean():.3f}", f"[{np.quantile(d['null_dc'], 0.05):.3f}, {np.quantile(d['null_dc'], 0.95):.3f}]",
                      f"{d['rand_dc']:.3f}"])
     return {"kind": "table", "title": f"Weight predictability vs nulls ({lm.name}; paper: R² 0.91, delta corr ≈ −0.50)",
