@@ -72,6 +72,17 @@ def sample_positions(text_id: str, length: int, k: int | None, *, seed: int = 0)
     return np.sort(np.random.default_rng(s).choice(pos, size=k, replace=False))
 
 
+def sampled_rows(batch: "Batch", k: int | None, *, seed: int = 0) -> tuple[list[int], list[int], list[int]]:
+    """(row in batch, position, text index) of every sampled position of a batch (see sample_positions)."""
+    rows, cols, tix = [], [], []
+    for r in range(len(batch.lengths)):
+        pos = sample_positions(batch.text_ids[r], int(batch.lengths[r]), k, seed=seed)
+        rows += [r] * len(pos)
+        cols += pos.tolist()
+        tix += [int(batch.text_index[r])] * len(pos)
+    return rows, cols, tix
+
+
 @contextlib.contextmanager
 def capture_residual(adapter):
     """Collect block-0 input and every block output into a list (cleared per forward)."""

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.optimize
 import torch
 
-from lmclaims.engine.forward import sample_positions
+from lmclaims.engine.forward import sampled_rows
 from lmclaims.probes.base import Probe, RowAccumulator
 
 T_MIN, T_MAX = 0.02, 50.0     # search bracket: far outside any plausible calibration of a trained LM
@@ -43,12 +43,7 @@ class _FinalAcc(RowAccumulator):
         self.p, self.ad = probe, lm.adapter
 
     def update(self, batch):
-        rows, cols, tix = [], [], []
-        for r in range(len(batch.lengths)):
-            pos = sample_positions(batch.text_ids[r], int(batch.lengths[r]), self.p.positions_per_text, seed=self.p.seed)
-            rows += [r] * len(pos)
-            cols += pos.tolist()
-            tix += [int(batch.text_index[r])] * len(pos)
+        rows, cols, tix = sampled_rows(batch, self.p.positions_per_text, seed=self.p.seed)
         if not rows:
             return
         last = batch.resid[-1]

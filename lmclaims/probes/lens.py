@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lmclaims.engine.forward import sample_positions
+from lmclaims.engine.forward import sampled_rows
 from lmclaims.engine.lens import DEFAULT_TOPK, LensStats, LogitTransform, geometry_features, lens_stats
 from lmclaims.probes.base import Probe, RowAccumulator
 
@@ -120,12 +120,7 @@ class _SetAcc(RowAccumulator):
             self.tfs.append((tag, LogitTransform(temperature=float(temp), softcap=min(caps) if caps else None)))
 
     def update(self, batch):
-        rows, cols, tix = [], [], []
-        for r in range(len(batch.lengths)):
-            pos = sample_positions(batch.text_ids[r], int(batch.lengths[r]), self.p.positions_per_text, seed=self.p.seed)
-            rows += [r] * len(pos)
-            cols += pos.tolist()
-            tix += [int(batch.text_index[r])] * len(pos)
+        rows, cols, tix = sampled_rows(batch, self.p.positions_per_text, seed=self.p.seed)
         if not rows:
             return
         dev = batch.resid[0].device
@@ -190,12 +185,7 @@ class _LensAcc(RowAccumulator):
         self.tf = LogitTransform(temperature=probe.temperature, softcap=min(caps) if caps else None)
 
     def update(self, batch):
-        rows, cols, tix = [], [], []
-        for r in range(len(batch.lengths)):
-            pos = sample_positions(batch.text_ids[r], int(batch.lengths[r]), self.p.positions_per_text, seed=self.p.seed)
-            rows += [r] * len(pos)
-            cols += pos.tolist()
-            tix += [int(batch.text_index[r])] * len(pos)
+        rows, cols, tix = sampled_rows(batch, self.p.positions_per_text, seed=self.p.seed)
         if not rows:
             return
         dev = batch.resid[0].device
