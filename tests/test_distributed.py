@@ -8,16 +8,11 @@ suffixes aside) must be identical.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.claim_runs import canonical, merge, run_claims
 
 CLAIMS = textwrap.dedent('''
     import numpy as np
@@ -44,22 +39,8 @@ CLAIMS = textwrap.dedent('''
 
 
 def _run(tmp: Path, name: str, *args: str) -> dict:
-    out = tmp / name
-    env = {**os.environ, "LMCLAIMS_CACHE": str(tmp / "cache")}
-    cmd = [sys.executable, "-m", "pytest", str(tmp / "claims_toy"), "-p", "no:cacheprovider", "-q",
-           "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"),
-           "--panel", "synthetic", "--max-tokens", "64", "--claims-report-dir", str(out), *args]
-    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert res.returncode in (0, 1), res.stdout[-3000:] + res.stderr[-3000:]
-    return json.loads((out / "claims.json").read_text())
-
-
-def _canonical(doc: dict) -> list[dict]:
-    drop = {"nodeid", "command", "index"}
-    out = []
-    for v in doc["verdicts"]:
-        out.append({k: val for k, val in v.items() if k not in drop})
-    return sorted(out, key=lambda v: v["key"])
+    return run_claims(tmp / "claims_toy", tmp / name, "--panel", "synthetic", "--max-tokens", "64", *args,
+                      env={"LMCLAIMS_CACHE": str(tmp / "cache")}, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +57,7 @@ def test_xdist_two_workers_equals_serial(toy):
     serial = _run(toy, "serial")
     assert len(serial["verdicts"]) == 4
     parallel = _run(toy, "xdist", "-n", "2", "--dist", "loadgroup")
-    assert _canonical(parallel) == _canonical(serial)
+    assert canonical(parallel) == canonical(serial)
 
 
 def test_shards_merged_equal_unsharded(toy):
@@ -85,11 +66,8 @@ def test_shards_merged_equal_unsharded(toy):
     s2 = _run(toy, "shard2", "--claims-shard", "2/2")
     assert s1["verdicts"] and s2["verdicts"]
     assert not {v["key"] for v in s1["verdicts"]} & {v["key"] for v in s2["verdicts"]}
-    merged_path = toy / "merged" / "claims.json"
-    subprocess.run([sys.executable, "-m", "lmclaims", "merge", str(toy / "shard1" / "claims.json"),
-                    str(toy / "shard2" / "claims.json"), "-o", str(merged_path)], check=True, cwd=ROOT)
-    merged = json.loads(merged_path.read_text())
-    assert _canonical(merged) == _canonical(serial)
+    merged = merge([toy / "shard1" / "claims.json", toy / "shard2" / "claims.json"], toy / "merged" / "claims.json")
+    assert canonical(merged) == canonical(serial)
     assert (toy / "merged" / "claims.html").exists()
 
 

@@ -166,3 +166,28 @@ def test_over_long_window_is_a_clear_error():
     mp = lm.max_positions
     with pytest.raises(ValueError, match="exceeds"):
         lm.encode("hello", max_tokens=mp + 1)
+
+
+def test_one_gguf_parse_reuses_the_reader_and_restores_the_class(tmp_path):
+    """transformers builds a GGUFReader three times per load (config, tokenizer, tensors); inside
+    ``one_gguf_parse`` the same path gives the same reader object, and the class is restored after."""
+    gguf = pytest.importorskip("gguf")
+    from lmclaims.models.loading import one_gguf_parse
+
+    path = tmp_path / "tiny.gguf"
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_uint32("test.value", 7)
+    w.add_tensor("t", __import__("numpy").zeros((2, 3), dtype="float32"))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    original = gguf.GGUFReader
+    with pytest.raises(RuntimeError):
+        with one_gguf_parse() as readers:
+            a, b = gguf.GGUFReader(path), gguf.GGUFReader(path)
+            assert a is b and len(readers) == 1
+            assert int(a.fields["test.value"].parts[-1][0]) == 7
+            raise RuntimeError("boom")            # restored on error too
+    assert gguf.GGUFReader is original
+    assert gguf.GGUFReader(path) is not gguf.GGUFReader(path)
