@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.stats
 
+from fixtures.shared_pass import default_view_probes
 from lmclaims.probes import gain
 from lmclaims.probes.residual import ResidualNorms
 from lmclaims.stats.evidence import ConfidenceInterval, Evidence, Judgement, Status
@@ -47,12 +48,14 @@ LAB_PREDICTION = {"EleutherAI": -1, "Meta": +1, "OpenAI": +1, "facebook": +1}
 HUB_CMD = "pytest claims/ --panel hub --device cuda -k {k}"
 
 # Torch intra-op threads for this module's CPU work (measurement, training, SVDs), restored after each
-# call. On the shared 2-core dev machine (load ~8) one thread was 3x faster than two for measuring
-# SmolLM2 (14 s vs 44 s for 16 texts) and 10x faster for a SmolLM2 training step (3.6 s vs 36 s).
-# Override with LMCLAIMS_THERMO_THREADS (0 = leave torch's setting as it is).
+# call; default: leave torch's setting (all cores; under pytest-xdist each worker's share, see
+# fixtures/models.py). Measured on the idle 2-core machine: a SmolLM2 training step is 1.6x faster
+# with 2 threads than with 1 (3 fwd+bwd: 9.8-11.5 s vs 15.9-17.5 s), a tiny llama 1.3-2x. (An earlier
+# reading of "1 thread is 3-10x faster" was taken with other jobs loading the machine to ~8: torch's
+# threads then fight for cores.) Override with LMCLAIMS_THERMO_THREADS=N (0 = torch's setting).
 import os as _os
 
-THREADS = int(_os.environ.get("LMCLAIMS_THERMO_THREADS", "1")) or None
+THREADS = int(_os.environ.get("LMCLAIMS_THERMO_THREADS", "0")) or None
 
 # --- the paper's numbers (definitions.md §1, [src]) --------------------------------------------------
 PAPER_PYTHIA_HS = {  # name: (L, hidden-states G)
@@ -83,6 +86,13 @@ def paper_lab(name: str) -> str:
 
 
 # --- measurement -------------------------------------------------------------------------------------
+@default_view_probes("test_thermo_heritage.py", "test_thermo_kleiber.py", "test_thermo_rlhf.py",
+                     "test_thermo_wv_wo.py")
+def thermo_probes(lm, measure) -> list:
+    """What these modules measure on the default eval view (see :func:`gains_of`)."""
+    return [ResidualNorms()]
+
+
 def gains_of(measure, lm) -> gain.GainSummary:
     """Every gain definition for one loaded model on the profile's eval texts (cached measurement)."""
     from lmclaims.training.loop import threads

@@ -12,7 +12,7 @@ the average of its neighbours, PPL on 10 sentences, baseline 22.60, L14/L17 at �
   per-text bootstrap intervals; mean ablation on the named layers as a third reading.
 
 ΔPPL% of a layer = mean over texts of 100·(PPL_ablated/PPL_clean − 1); the text is the unit.
-Budget decision: the first 32 eval texts (N_TEXTS_SWEEP) for every sweep; skip for all 30 layers
+Budget decision: the first 24 eval texts (N_TEXTS_SWEEP) for every sweep; skip for all 30 layers
 by default, neighbour/mean on the named layers (L8–11, L14, L17) by default, all layers --runslow.
 """
 
@@ -55,7 +55,7 @@ def _repro_table(data, lm):
     mn = dict(zip(*[data["mean"][0], data["mean"][1].mean(0)]))
     ppl10 = float(np.exp(np.log(data["ppl_text"][:10]).mean()))
     rows = [["baseline PPL", f"{DIGEST['baseline_ppl']} (10 sentences, digest)",
-             f"{data['ppl_base']:.2f} (32 texts, corpus-level); {ppl10:.2f} (geo-mean of first 10 texts)"],
+             f"{data['ppl_base']:.2f} ({data['n_texts']} texts, corpus-level); {ppl10:.2f} (geo-mean of first 10 texts)"],
             ["max ΔPPL% in core L8–11", f"+{DIGEST['core_max_dppl']:,.0f}%",
              f"neighbour {max(nb[l] for l in CORE):+.1f}%, skip {max(sk[l] for l in CORE):+.1f}%, "
              f"mean {max(mn[l] for l in CORE):+.1f}%"],

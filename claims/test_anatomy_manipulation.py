@@ -5,7 +5,7 @@ The paper's five strategies, their scope and strengths are not public. Our readi
 measuring; lmclaims/probes/manipulation.py): every 2-D weight of every decoder block is changed by
 one of five strategies at the *same* relative Frobenius norm as α = 0.9 scaling,
 ‖ΔW‖_F = 0.1·‖W‖_F per matrix — scale, Gaussian noise, magnitude pruning, low-rank (SVD)
-truncation, uniform rounding. ΔPPL% per text on the first 32 eval texts (budget decision shared
+truncation, uniform rounding. ΔPPL% per text on the first 24 eval texts (budget decision shared
 with the ablation sweeps), paired over texts.
 
 * as-published — "α = 0.9 gives +19% PPL": scaling's ΔPPL% equivalent to +19 within ±9.5

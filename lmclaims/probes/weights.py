@@ -82,7 +82,7 @@ class WeightStats:
                 "ov_fro_mean": float(self.ov_fro.mean()), "ov_spec_mean": float(self.ov_spec.mean())}
 
 
-def weight_stats(adapter, *, num_threads: int | None = 1) -> WeightStats:
+def weight_stats(adapter, *, num_threads: int | None = None) -> WeightStats:
     """All W_V/W_O statistics of every attention layer of ``adapter``'s model.
 
     The SVDs run with ``num_threads`` torch threads (restored after): on an oversubscribed CPU a

@@ -97,12 +97,13 @@ def grow(model, layer: int) -> None:
 
 
 def run_arm(arm: str, seed: int, train_blocks: torch.Tensor, val_blocks: torch.Tensor,
-            settings: GrowthSettings = GrowthSettings(), *, threads: int | None = 1) -> ArmResult:
+            settings: GrowthSettings = GrowthSettings(), *, threads: int | None = None) -> ArmResult:
     """Train one arm ("uniform" or "growth") for one seed; see the module docstring.
 
-    ``threads``: torch intra-op threads while training (restored after). Models this small gain
-    nothing from a second thread, and on a loaded machine OpenMP spin-waiting made a step 15×
-    slower with 2 threads than with 1 (measured); None leaves the setting alone.
+    ``threads``: torch intra-op threads while training (restored after); None (default) leaves
+    torch's setting. On the idle 2-core machine a d_model-64 llama step is 1.3–1.6× faster with 2
+    threads than with 1; on a machine loaded by other jobs, OpenMP spin-waiting made it 15× slower,
+    so pass 1 there (pytest-xdist workers get their share of the cores automatically).
     """
     old = torch.get_num_threads()
     if threads:

@@ -52,14 +52,14 @@ class RecoveryResult:
 
 def recover_layer(model, blocks_list, layer: int, train_blocks: torch.Tensor, eval_blocks: torch.Tensor, *,
                   noise: float = 0.5, steps: int = 16, eval_every: int = 4, lr: float = 5e-4,
-                  batch_size: int = 4, tol: float = 0.05, seed: int = 0, threads: int | None = 1) -> RecoveryResult:
+                  batch_size: int = 4, tol: float = 0.05, seed: int = 0, threads: int | None = None) -> RecoveryResult:
     """Perturb block ``layer`` of ``model`` (``blocks_list`` = its decoder blocks), fine-tune it,
     and record the recovery curve; the model is left exactly as it was.
 
-    ``threads``: torch intra-op threads while this runs (restored after; None leaves it alone).
-    Measured on the 2-core dev machine, idle: one layer's 8-step recovery on SmolLM2-135M took
-    8.4 s with 1 thread and 137 s with 2 (same numbers) — the backward pass is pathological
-    with 2 threads here, so 1 is the default.
+    ``threads``: torch intra-op threads while this runs (restored after; None, the default,
+    leaves torch's setting). Measured on the idle 2-core machine: SmolLM2-135M fwd+bwd is 1.6x
+    faster with 2 threads than with 1; the opposite reading of an earlier session (2 threads
+    16x slower) was taken while other jobs loaded the machine to ~8.
     """
     old_threads = torch.get_num_threads()
     if threads:

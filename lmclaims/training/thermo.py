@@ -148,7 +148,7 @@ def _cache_dir():
     return d
 
 
-def run_tiny(spec: TinySpec, corpus, *, use_cache: bool = True, num_threads: int | None = 1) -> TinyResult:
+def run_tiny(spec: TinySpec, corpus, *, use_cache: bool = True, num_threads: int | None = None) -> TinyResult:
     """Train (or load from cache) and measure one tiny model; see the module docstring."""
     path = _cache_dir() / f"{spec.key(corpus.sha256)}.json"
     if use_cache and path.exists():
@@ -246,7 +246,7 @@ def tuned_fingerprint(lm, settings: dict) -> str:
 
 
 def finetune_loaded(lm, texts, *, sft_steps: int, sft_lr: float, batch_size: int, seq_len: int, dpo_steps: int,
-                    dpo_lr: float, beta: float, seed: int = 0, num_threads: int | None = 1):
+                    dpo_lr: float, beta: float, seed: int = 0, num_threads: int | None = None):
     """SFT + DPO on a deep copy of ``lm.model``; returns (tuned LoadedModel, info dict)."""
     from functools import partial
 
