@@ -38,8 +38,10 @@ SEED_002 = "002_22eb55be17f69761.txt"
 # --- measurement plan (the lens costs one [rows, d]×[d, V] matmul plus ≈ 4 passes over V per row and
 # readout: ≈ 20 ms per row for Gemma's V = 262144 on this 2-core machine; the budget is 8 minutes cold for
 # both modules, so rows are the currency) ----------------------------------------------------------------
-POSITIONS = 4             # sampled positions per text, every layer: 4 × L points per text (72–120) feed a
-                          # per-text mean and ≥ 4·(L−1) layer transitions per text; every readout (baseline,
+POSITIONS = 2             # sampled positions per text, every layer: 2 × L points per text (36–60) feed a
+                          # per-text mean and 2·(L−1) layer transitions per text (budget, 2026-12-02: 4 put
+                          # the lens at ~145 s per model for Gemma/Qwen, over the 8-minute budget; the text
+                          # is the unit, so fewer points per text widen the CIs a little, not the n); every readout (baseline,
                           # temperature, caps, top-p) is computed on the SAME points from one matmul
                           # (``LensGeometrySet``), so the controls are paired point by point with the baseline
 CALIB_POSITIONS = 8       # held-out rows for the T fit: 40 texts × 8 = 320 final-layer rows …

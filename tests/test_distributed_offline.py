@@ -7,6 +7,8 @@ GGUF models, the real engine, assertions and plugin. To fit the test suite's bud
 window is 32 (``--max-tokens 32``); the verdicts are then not the published run's, but every run
 here uses the same window, so they must agree exactly. Each run gets its own empty measurement
 cache, so the parallel and sharded runs measure for themselves rather than read the serial run.
+Every run uses one torch thread (``LMCLAIMS_TORCH_THREADS=1``): CPU results depend on the thread
+count in the last bits, and xdist workers on this 2-core machine get one thread each.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def offline_runs(tmp_path_factory):
     def run(name: str, *args: str) -> dict:
         out = tmp / name
         return run_claims(TARGETS[0], out, *TARGETS[1:], *SELECTION, "--measurement-cache", str(tmp / f"cache_{name}"),
-                          *args, timeout=1500)
+                          *args, env={"LMCLAIMS_TORCH_THREADS": "1"}, timeout=1500)
 
     return tmp, run
 
@@ -44,7 +46,8 @@ def serial(offline_runs):
     _, run = offline_runs
     doc = run("serial")
     models = {m for v in doc["verdicts"] for m in v.get("models", ())}
-    assert len(models) == 3, f"expected verdicts on the three offline models, got {sorted(models)}"
+    offline = {e.name for e in load_panel("offline")}
+    assert offline <= models, f"expected verdicts on the three offline models, got {sorted(models)}"
     assert len(doc["verdicts"]) >= 12
     return doc
 

@@ -153,13 +153,22 @@ def test_baseline_update_then_gate(pytester):
     assert base["verdicts"]["demo.above@corrected:m1"]["status"] == "supported"
 
     unchanged = pytester.runpytest("-p", "no:cacheprovider", "--claims-baseline", "base.json", "--claims-report-dir", "out")
-    unchanged.assert_outcomes(passed=4, failed=1, skipped=1)
+    unchanged.assert_outcomes(passed=4, xfailed=1, skipped=1)      # refuted as recorded: expected, exit 0
+    assert unchanged.ret == 0
+
+    del base["verdicts"]["demo.refuted@as-published:m1"]         # a refutation the baseline does not know
+    (pytester.path / "base.json").write_text(json.dumps(base))
+    new_refutation = pytester.runpytest("-p", "no:cacheprovider", "--claims-baseline", "base.json",
+                                        "--claims-report-dir", "out")
+    new_refutation.assert_outcomes(passed=4, failed=1, skipped=1)
+    base = json.loads((pytester.path / "out" / "claims.json").read_text())
+    base = {"verdicts": {v["key"]: {"status": v["status"]} for v in base["verdicts"]}}
 
     base["verdicts"]["demo.above@corrected:m1"]["status"] = "refuted"
     del base["verdicts"]["demo.above@corrected:m2"]
     (pytester.path / "base.json").write_text(json.dumps(base))
     changed = pytester.runpytest("-p", "no:cacheprovider", "--claims-baseline", "base.json", "--claims-report-dir", "out")
-    changed.assert_outcomes(passed=3, failed=2, skipped=1)
+    changed.assert_outcomes(passed=3, failed=1, xfailed=1, skipped=1)
     changed.stdout.fnmatch_lines(["*differs from the baseline*", "*- demo.above@corrected:m1: refuted*",
                                   "*+ demo.above@corrected:m1: supported*",
                                   "*baseline: demo.above@corrected:m2 is not in the baseline*"])

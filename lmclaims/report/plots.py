@@ -70,6 +70,9 @@ def _apply_logy(ax, values: Sequence[np.ndarray], ylabel: str) -> str:
     finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.array([])
     if finite.size and np.all(finite > 0):
         ax.set_yscale("log")
+        # bars start at 0, which a log axis cannot show: without limits matplotlib stretches the
+        # axis down to ~1e-16; the data's own range (with a margin) is what a reader needs
+        ax.set_ylim(float(finite.min()) / 1.5, float(finite.max()) * 1.5)
         return f"{ylabel} (log scale)".strip()
     nonzero = np.abs(finite[finite != 0])
     linthresh = float(nonzero.min()) if nonzero.size else 1.0
