@@ -36,8 +36,9 @@ SEED_004 = "004_846e3e4f4ae13819.txt"
 SEED_002 = "002_22eb55be17f69761.txt"
 
 # --- measurement plan (the lens costs one [rows, d]×[d, V] matmul plus ≈ 4 passes over V per row and
-# readout: ≈ 20 ms per row for Gemma's V = 262144 on this 2-core machine; the budget is 8 minutes cold for
-# both modules, so rows are the currency) ----------------------------------------------------------------
+# readout, the top-K shared by the readouts: ≈ 10 ms per row for Gemma's V = 262144 on the 2-core machine,
+# was ≈ 20 before 2026-12-02's shared top-K and 256-row GEMMs; the budget is 8 minutes cold for both
+# modules, so rows are the currency) ---------------------------------------------------------------------
 POSITIONS = 2             # sampled positions per text, every layer: 2 × L points per text (36–60) feed a
                           # per-text mean and 2·(L−1) layer transitions per text (budget, 2026-12-02: 4 put
                           # the lens at ~145 s per model for Gemma/Qwen, over the 8-minute budget; the text

@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 import torch
 
-from claims._geometry_helpers import (CAPS, GGUF_CAVEAT, LENS_CAVEAT, SEED_002, STANDIN_CAVEAT,
-                                      TARGET_ENTROPY_NATS, DispersionTable, available, exact_judgement, forest_plot,
-                                      gd_table, panel_runs, per_text_gd, ratio_interval, unavailable_caveat)
+from claims._geometry_helpers import (CAPS, GGUF_CAVEAT, LENS_CAVEAT, NULL_TEXTS, PERTURB_TOKENS, SEED_002,
+                                      STANDIN_CAVEAT, TARGET_ENTROPY_NATS, DispersionTable, available,
+                                      exact_judgement, forest_plot, gd_table, panel_runs, per_text_gd,
+                                      ratio_interval, unavailable_caveat)
 from lmclaims.probes import operators as ops
 from lmclaims.probes import taxonomy as tx
 from lmclaims.stats.assertions import greater, separated
@@ -214,4 +215,5 @@ def test_null_zero_noise_changes_nothing(request, model_pool, measure, verdict):
                              "occupancy moves; refuted on any difference",
                         reason="; ".join(f"{k}: {v['arrays']}" for k, v in diffs.items()), extra={"checks": diffs})
     verdict.record(j, models=tuple(models), caveats=(*unavailable_caveat(runs),
-                                                     "null view: first 8 eval texts × 64 tokens, hooks registered at the middle block"))
+                                                     f"null view: first {NULL_TEXTS} eval texts × {PERTURB_TOKENS} tokens, "
+                                                     "hooks registered at the middle block"))

@@ -5,9 +5,15 @@ softmax(cap(z)/T) equals a common target; the calibrated lens then reads every l
 
 ``FinalNormedStates`` records ``final_norm(h_L)`` (the unembedding input) at sampled positions;
 ``fit_temperature`` materialises the logits of those rows chunk by chunk (never more than
-``max_elements`` floats) and solves mean_rows H(T) = target with Brent's method on log T. Mean
-entropy is strictly increasing in T for non-constant logits (dH/dT = Var_p(z)/T³ > 0), so the root
-is unique; a target outside [H(T_min), H(T_max)] raises ``ValueError``.
+``max_elements`` floats) and solves mean_rows H(T) = target for u = log T. Mean entropy is strictly
+increasing in T for non-constant logits, with
+
+    dH/du = T·dH/dT = Var_p(z/T) = Σ p·lp² − H²     (lp = log p; one pass gives H and its slope),
+
+so the root is unique and Newton's method on u, started at T = 1 and safeguarded by bisection inside
+the bracket [log T_min, log T_max], converges in ≈ 4 entropy evaluations (Brent's method, used until
+2026-12-02, needed ≈ 17 over the same rows: ≈ 40 s for Gemma's V = 262144 here). A target outside
+[H(T_min), H(T_max)] raises ``ValueError``.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.optimize
 import torch
 
 from lmclaims.engine.forward import sampled_rows
@@ -67,35 +72,84 @@ class TemperatureFit:
 
 def mean_entropy(chunks: list[torch.Tensor], temperature: float, softcap: float | None = None) -> float:
     """Mean over rows of H(softmax(cap(z)/T)) for logits given as a list of [rows, V] chunks."""
-    total, n = 0.0, 0
+    return _entropy_and_slope(_capped(chunks, softcap), temperature)[0]
+
+
+def _capped(chunks: list[torch.Tensor], softcap: float | None) -> list[torch.Tensor]:
+    return [softcap * torch.tanh(z / softcap) for z in chunks] if softcap else chunks
+
+
+def _entropy_and_slope(chunks: list[torch.Tensor], temperature: float) -> tuple[float, float]:
+    """(mean H, mean dH/dlogT) over rows of softmax(z/T), in float64; dH/dlogT = Σ p·lp² − H²."""
+    h_sum, v_sum, n = 0.0, 0.0, 0
     for z in chunks:
-        if softcap:
-            z = softcap * torch.tanh(z / softcap)
         lp = torch.log_softmax(z.double() / temperature, dim=1)
-        total += float(-(lp.exp() * lp).sum(dim=1).sum())
+        p = lp.exp()
+        plp = p * lp
+        h = -plp.sum(dim=1)
+        v = (plp * lp).sum(dim=1) - h * h
+        h_sum += float(h.sum())
+        v_sum += float(v.clamp_min(0.0).sum())
         n += z.shape[0]
-    return total / n
+    return h_sum / n, v_sum / n
 
 
 def fit_temperature_logits(chunks: list[torch.Tensor], target: float, *, softcap: float | None = None,
-                           xtol: float = 1e-6) -> TemperatureFit:
-    """Solve mean H(softmax(cap(z)/T)) = ``target`` for T on explicit logits (list of [rows, V])."""
+                           xtol: float = 1e-6, maxiter: int = 100) -> TemperatureFit:
+    """Solve mean H(softmax(cap(z)/T)) = ``target`` for T on explicit logits (list of [rows, V]).
+
+    Safeguarded Newton on u = log T from u = 0: the bracket [lo, hi] shrinks with the sign of each
+    residual; a step that leaves it is replaced by bisection, and a bracket end is evaluated only
+    when a step would cross it (the out-of-reach check). Stops when the step is below ``xtol`` in u.
+    """
+    zc = _capped(chunks, softcap)
     calls = {"n": 0}
 
-    def f(log_t):
+    def f(u):
         calls["n"] += 1
-        return mean_entropy(chunks, float(np.exp(log_t)), softcap) - target
+        h, slope = _entropy_and_slope(zc, float(np.exp(u)))
+        return h - target, slope
 
     lo, hi = np.log(T_MIN), np.log(T_MAX)
-    f_lo, f_hi = f(lo), f(hi)
-    if not f_lo < 0 < f_hi:
-        raise ValueError(f"target entropy {target:g} nats is outside [{f_lo + target:.4g}, {f_hi + target:.4g}] "
-                         f"reachable with T in [{T_MIN}, {T_MAX}]")
-    log_t = scipy.optimize.brentq(f, lo, hi, xtol=xtol)
-    t = float(np.exp(log_t))
+    f_end = {}                                   # residuals at the bracket ends, once evaluated
+
+    def out_of_reach():
+        r_lo = f_end["lo"] if "lo" in f_end else f(np.log(T_MIN))[0]
+        r_hi = f_end["hi"] if "hi" in f_end else f(np.log(T_MAX))[0]
+        return ValueError(f"target entropy {target:g} nats is outside [{r_lo + target:.4g}, {r_hi + target:.4g}] "
+                          f"reachable with T in [{T_MIN}, {T_MAX}]")
+
+    u = 0.0
+    r, slope = f(u)
+    h_at_1 = r + target
+    for _ in range(maxiter):
+        if r == 0.0:
+            break
+        if r < 0:
+            lo = u
+        else:
+            hi = u
+        nxt = u - r / slope if slope > 0 else np.nan
+        if not lo < nxt < hi:
+            side = "hi" if r < 0 else "lo"       # the root lies on this side of u
+            edge = np.log(T_MAX) if side == "hi" else np.log(T_MIN)
+            if (hi if side == "hi" else lo) == edge and side not in f_end:
+                f_end[side] = f(edge)[0]
+                if (f_end[side] < 0) == (r < 0):
+                    raise out_of_reach()
+            nxt = 0.5 * (lo + hi)
+        if abs(nxt - u) < xtol:
+            u = nxt
+            break
+        u = nxt
+        r, slope = f(u)
+    else:
+        raise out_of_reach() if min(abs(u - np.log(T_MIN)), abs(u - np.log(T_MAX))) < 1e-3 else \
+            RuntimeError(f"temperature fit did not converge in {maxiter} steps (T = {np.exp(u):.6g})")
+    t = float(np.exp(u))
     n_rows = sum(int(z.shape[0]) for z in chunks)
-    return TemperatureFit(temperature=t, target=float(target), entropy_at_1=mean_entropy(chunks, 1.0, softcap),
-                          entropy_at_t=mean_entropy(chunks, t, softcap), n_rows=n_rows, evaluations=calls["n"])
+    return TemperatureFit(temperature=t, target=float(target), entropy_at_1=h_at_1,
+                          entropy_at_t=_entropy_and_slope(zc, t)[0], n_rows=n_rows, evaluations=calls["n"])
 
 
 def logits_chunks(x: np.ndarray | torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *,

@@ -41,13 +41,17 @@ NUCLEUS_FEATURES = ("nucleus_mass", "nucleus_count", "nucleus_entropy", "nucleus
 
 _NUCLEUS_RANGE = 64.0      # nats below the top log-prob covered by the level-1 histogram: tokens further
                            # down carry < V·e^-64 ≈ 4e-23 of the mass and can never be needed for top_p ≤ 1-1e-9
+MATMUL_ROWS = 256          # rows per unembedding GEMM of ``LensGeometrySet``: a [rows, d]×[d, V] product reads
+                           # all of W per call, so small row counts starve it (Qwen's W, 2-core EPYC, 2026-12-02:
+                           # 27 rows 47 GFLOP/s, 64 rows 69, 256 rows 115); the elementwise readouts then run on
+                           # cache-sized tiles of those rows (a 256-row tile made them 2.3× slower)
 _NUCLEUS_BINS = 65536      # histogram bins (width 64/65536 ≈ 1e-3 nats: p equal to 0.1% inside a bin)
 
 
 @dataclass(frozen=True)
 class LensGeometry(Probe):
     name = "lens_geometry"
-    version = 2
+    version = 3               # 3 (2026-12-02): the top-p path's dense features via ``readout_features`` (rounding only)
     positions_per_text: int | None = 16
     temperature: float = 1.0
     softcap: float | None = None        # an extra cap applied on top (the softcap control)
@@ -79,15 +83,16 @@ class LensGeometrySet(Probe):
 
     ``readouts`` = ((tag, temperature, extra softcap or None), ...): each gives the features of
     ``LensGeometry`` as ``"<tag>/<feature>"`` arrays [rows, L], computed on the dense logits of a
-    chunk of rows (``dense_features``; equal to the streaming lens to float32 rounding, tested),
-    so the controls (temperature, caps) cost elementwise passes, not extra matmuls, and are paired
+    chunk of rows (``readout_features``; equal to the streaming lens to float32 rounding, tested),
+    so the controls (temperature, caps) cost elementwise passes, not extra matmuls or top-K
+    searches (every readout is monotone, so the chunk's top-K is found once), and are paired
     point by point with the baseline. ``top_p_tags`` also get the nucleus features. Shared arrays:
     ``cos_prev`` [rows, L], ``text_index``, ``position``. The native softcap is applied under every
     readout (the tighter cap wins when an extra one is given), as in ``LensGeometry``.
     """
 
     name = "lens_geometry_set"
-    version = 1
+    version = 2               # 2 (2026-12-02): top-K shared across readouts, H = log S − U/S (float rounding only)
     positions_per_text: int | None = 4
     readouts: tuple = (("base", 1.0, None),)
     top_p: float | None = None
@@ -96,11 +101,13 @@ class LensGeometrySet(Probe):
     topk_mass_k: int = 10
     threshold: float = 0.01
     seed: int = 0
-    dense_elements: int = 1 << 22
+    dense_elements: int = 1 << 22       # rows·V per readout tile (≈ 16 MiB of fp32: the elementwise passes)
+    matmul_elements: int = 1 << 26      # rows·V per unembedding GEMM (≈ 256 MiB of fp32; see MATMUL_ROWS)
 
     def params(self) -> dict:
         d = super().params()
         d.pop("dense_elements")
+        d.pop("matmul_elements")
         d["readouts"] = [list(r) for r in self.readouts]
         d["top_p_tags"] = list(self.top_p_tags)
         return d
@@ -132,17 +139,22 @@ class _SetAcc(RowAccumulator):
         P = H.shape[0]
         flat = H[:, 1:].reshape(P * L, -1)
         W, bias, V = self.ad.unembed_weight, self.ad.unembed_bias, self.ad.vocab_size
-        step = max(1, self.p.dense_elements // V)
+        step = max(1, self.p.dense_elements // V)                       # readout rows: cache-sized tiles
+        mm_step = step * max(1, min(self.p.matmul_elements // V, MATMUL_ROWS) // step)   # GEMM rows
         feats: dict[str, list] = {}
-        for s in range(0, flat.shape[0], step):
-            z = self.ad.normed(flat[s:s + step]).float() @ W.float().T
+        for s0 in range(0, flat.shape[0], mm_step):
+            zz = self.ad.normed(flat[s0:s0 + mm_step]).float() @ W.float().T
             if bias is not None:
-                z += bias.float()
-            for tag, tf in self.tfs:
-                top_p = self.p.top_p if tag in self.p.top_p_tags else None
-                for k, v in features_of_logits(tf.apply(z), V, top_p=top_p, topk_mass_k=self.p.topk_mass_k,
-                                               threshold=self.p.threshold).items():
-                    feats.setdefault(f"{tag}/{k}", []).append(v)
+                zz += bias.float()
+            for s in range(0, zz.shape[0], step):
+                z = zz[s:s + step]
+                top_raw = top_logits(z)
+                for tag, tf in self.tfs:
+                    top_p = self.p.top_p if tag in self.p.top_p_tags else None
+                    for k, v in readout_features(z, top_raw, tf, V, top_p=top_p, topk_mass_k=self.p.topk_mass_k,
+                                                 threshold=self.p.threshold).items():
+                        feats.setdefault(f"{tag}/{k}", []).append(v)
+            del zz
         out = {k: torch.cat(v).reshape(P, L).cpu().numpy().astype(np.float32) for k, v in feats.items()}
         out["cos_prev"] = cos_prev.cpu().numpy().astype(np.float32)
         self.add(**out, text_index=np.asarray(tix, dtype=np.int32), position=np.asarray(cols, dtype=np.int32))
@@ -227,34 +239,54 @@ def dense_features(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     z = x.float() @ weight.float().T
     if bias is not None:
         z += bias.float()
-    return features_of_logits(tf.apply(z), vocab_size, top_p=top_p, topk_mass_k=topk_mass_k, threshold=threshold)
+    return readout_features(z, top_logits(z), tf, vocab_size, top_p=top_p, topk_mass_k=topk_mass_k,
+                            threshold=threshold)
 
 
-def features_of_logits(z: torch.Tensor, vocab_size: int, *, top_p: float | None = None, topk_mass_k: int = 10,
-                       threshold: float = 0.01) -> dict:
-    """Lens features of explicit (already transformed) logits z [c, V]; nucleus ones when ``top_p``."""
-    lp = torch.log_softmax(z, dim=1)
-    del z
-    p = lp.exp()
-    entropy = -(p * lp).sum(dim=1)
-    top_lp = torch.topk(lp, min(DEFAULT_TOPK, lp.shape[1]), dim=1, sorted=True).values
-    log_z = torch.zeros(lp.shape[0])
-    st = LensStats(log_z=log_z, entropy=entropy.clamp_min(0.0), top_logits=top_lp, target_logprob=None)
+def top_logits(z: torch.Tensor, k: int = DEFAULT_TOPK) -> torch.Tensor:
+    """The ``k`` largest raw logits of each row of z [c, V], descending: computed ONCE per chunk and
+    shared by every readout (see ``readout_features``)."""
+    return torch.topk(z, min(k, z.shape[1]), dim=1, sorted=True).values
+
+
+def readout_features(z: torch.Tensor, top_raw: torch.Tensor, tf: LogitTransform, vocab_size: int, *,
+                     top_p: float | None = None, topk_mass_k: int = 10, threshold: float = 0.01) -> dict:
+    """Lens features of softmax(tf(z)) for raw logits z [c, V] whose sorted top-K is ``top_raw``.
+
+    ``tf`` (c·tanh(·/c), then ÷T) is non-decreasing, so the top-K of tf(z) is tf(top_raw): the top-K
+    is found once per chunk for every readout. Per readout, with y = tf(z) and m = max y = tf(top_raw₁):
+    S = Σ exp(y − m), U = Σ (y − m)·exp(y − m), log Z = m + log S, H = log S − U/S (the streaming
+    lens's identities, ``lmclaims.engine.lens``), top log-probs = tf(top_raw) − log Z. ``z`` is not
+    modified. The nucleus (``top_p``) needs the dense log-probs only of rows whose top-K falls short.
+    """
+    y = tf.apply(z)
+    top_t = tf.apply(top_raw)
+    m = top_t[:, 0]
+    y = y.sub_(m[:, None]) if y is not z else z - m[:, None]
+    e = torch.exp(y)
+    S = e.sum(dim=1)
+    U = e.mul_(y).sum(dim=1)
+    del e
+    log_s = torch.log(S)
+    st = LensStats(log_z=m + log_s, entropy=(log_s - U / S).clamp_min(0.0), top_logits=top_t, target_logprob=None)
     out = geometry_features(st, vocab_size, topk_mass_k=topk_mass_k, threshold=threshold)
     if top_p is None:
         return out
-    mass, count, plogp = nucleus(lp, p, top_p, top_lp=top_lp)
-    out["nucleus_mass"] = mass.float()
-    out["nucleus_count"] = count.float()
-    out["nucleus_entropy"] = (-(plogp / mass) + torch.log(mass)).clamp_min(0.0).float()
+    top_lp = top_t - st.log_z[:, None]
+    mass, count, plogp = _nucleus(top_lp, lambda rows: y[rows] - log_s[rows, None], top_p)
+    return {**out, **_nucleus_features(mass, count, plogp, top_lp, topk_mass_k)}
+
+
+def _nucleus_features(mass, count, plogp, top_lp, topk_mass_k: int) -> dict:
     topk = torch.exp(top_lp[:, :topk_mass_k].double()).sum(dim=1)
-    out["nucleus_topk_mass"] = (torch.minimum(topk, mass) / mass).float()
-    return out
+    return {"nucleus_mass": mass.float(), "nucleus_count": count.float(),
+            "nucleus_entropy": (-(plogp / mass) + torch.log(mass)).clamp_min(0.0).float(),
+            "nucleus_topk_mass": (torch.minimum(topk, mass) / mass).float()}
 
 
-def nucleus(lp: torch.Tensor, p: torch.Tensor, top_p: float, *, top_lp: torch.Tensor | None = None):
+def nucleus(lp: torch.Tensor, p: torch.Tensor | None, top_p: float, *, top_lp: torch.Tensor | None = None):
     """(Σ_S p, |S|, Σ_S p log p) of the smallest set S with Σ_S p ≥ top_p, per row of ``lp`` [c, V]
-    (log-probabilities; ``p = lp.exp()``). Returns float64 tensors [c].
+    (log-probabilities; ``p`` is unused, kept for callers). Returns float64 tensors [c].
 
     Rows whose sorted top-K log-probs ``top_lp`` (K ≥ 100, already computed for the other features)
     reach ``top_p`` are exact from them. The others (flat rows, S larger than K) use one histogram of
@@ -262,9 +294,14 @@ def nucleus(lp: torch.Tensor, p: torch.Tensor, top_p: float, *, top_lp: torch.Te
     p varies by ≤ 0.1% inside a bin): bins above the crossing bin are in S; inside the crossing bin
     just enough tokens are taken at the bin's mean p (relative error of |S|, Σ_S p, H_S ≲ 1e-3).
     """
-    c, V = lp.shape
     if top_lp is None:
-        top_lp = torch.topk(lp, min(DEFAULT_TOPK, V), dim=1, sorted=True).values
+        top_lp = torch.topk(lp, min(DEFAULT_TOPK, lp.shape[1]), dim=1, sorted=True).values
+    return _nucleus(top_lp, lambda rows: lp[rows], top_p)
+
+
+def _nucleus(top_lp: torch.Tensor, dense_lp, top_p: float):
+    """``nucleus`` from the top-K log-probs; ``dense_lp(rows)`` gives the full log-probs of the
+    rows the top-K cannot settle (materialised for those rows only)."""
     tp = torch.exp(top_lp.double())
     cum = tp.cumsum(dim=1)
     easy = cum[:, -1] >= top_p
@@ -275,7 +312,7 @@ def nucleus(lp: torch.Tensor, p: torch.Tensor, top_p: float, *, top_lp: torch.Te
     plogp = torch.where(keep, tp * top_lp.double(), 0.0).sum(dim=1)
     hard = torch.nonzero(~easy).flatten()
     if len(hard):
-        m, k, e = _nucleus_histogram(lp[hard].numpy(), top_p)
+        m, k, e = _nucleus_histogram(dense_lp(hard).cpu().numpy(), top_p)
         mass[hard], count[hard], plogp[hard] = torch.from_numpy(m), torch.from_numpy(k), torch.from_numpy(e)
     return mass, count, plogp
 
