@@ -69,3 +69,24 @@ def test_recovery_restores_model_and_records_curve():
     for n, p in m.named_parameters():
         assert torch.equal(p, snap[n]), f"{n} not restored"
         assert p.requires_grad and p.grad is None
+
+
+def test_thread_setting_is_scoped_to_the_call(monkeypatch):
+    """``threads=n`` sets torch's intra-op threads during the call only, also when the call raises;
+    None (the default) leaves the setting alone."""
+    seen = []
+    monkeypatch.setattr("lmclaims.training.growth._run_arm", lambda *a: seen.append(torch.get_num_threads()))
+    monkeypatch.setattr("lmclaims.training.recovery._recover_layer",
+                        lambda *a, **k: (seen.append(torch.get_num_threads()), 1 / 0))
+    outer = torch.get_num_threads()
+    torch.set_num_threads(3)                     # any value ≠ 1, so that a leak of the scoped 1 shows
+    try:
+        run_arm("uniform", 0, None, None, SMALL, threads=1)
+        run_arm("uniform", 0, None, None, SMALL)
+        try:
+            recover_layer(None, None, 0, None, None, threads=1)
+        except ZeroDivisionError:
+            pass
+        assert seen == [1, 3, 1] and torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(outer)

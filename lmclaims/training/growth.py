@@ -29,6 +29,7 @@ import torch
 from lmclaims.engine.interventions import SkipBlock
 from lmclaims.models.adapter import Adapter
 from lmclaims.training.loop import lm_loss, mean_loss, tiny_model, train_causal_lm
+from lmclaims.training.loop import threads as torch_threads
 
 
 @dataclass
@@ -105,13 +106,8 @@ def run_arm(arm: str, seed: int, train_blocks: torch.Tensor, val_blocks: torch.T
     threads than with 1; on a machine loaded by other jobs, OpenMP spin-waiting made it 15× slower,
     so pass 1 there (pytest-xdist workers get their share of the cores automatically).
     """
-    old = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads or None):
         return _run_arm(arm, seed, train_blocks, val_blocks, settings)
-    finally:
-        torch.set_num_threads(old)
 
 
 def _run_arm(arm, seed, train_blocks, val_blocks, settings):

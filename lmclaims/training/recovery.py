@@ -28,6 +28,7 @@ from lmclaims.probes.ablation import replaced_parameters
 from lmclaims.probes.manipulation import manipulated_weight
 from lmclaims.training.data import batch_iterator
 from lmclaims.training.loop import mean_loss
+from lmclaims.training.loop import threads as torch_threads
 
 
 @dataclass
@@ -61,14 +62,9 @@ def recover_layer(model, blocks_list, layer: int, train_blocks: torch.Tensor, ev
     faster with 2 threads than with 1; the opposite reading of an earlier session (2 threads
     16x slower) was taken while other jobs loaded the machine to ~8.
     """
-    old_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads or None):
         return _recover_layer(model, blocks_list, layer, train_blocks, eval_blocks, noise=noise, steps=steps,
                               eval_every=eval_every, lr=lr, batch_size=batch_size, tol=tol, seed=seed)
-    finally:
-        torch.set_num_threads(old_threads)
 
 
 def _recover_layer(model, blocks_list, layer, train_blocks, eval_blocks, *, noise, steps, eval_every, lr,
