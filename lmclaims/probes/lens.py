@@ -18,9 +18,9 @@ Version 2 adds, at the same sampled (position, layer) points:
   top ``topk_mass_k`` within S / Σ_S p). This path materialises the logits of one chunk of rows
   only ([chunk, V], chunk chosen so that chunk·V ≤ ``dense_elements``), never [tokens, vocab], and
   finds S without sorting the vocabulary (a sort of [64, 262144] costs ≈ 6 matmuls here): exactly
-  from the top-100 log-probs when they already hold top_p, else from one histogram of log p (bins
-  of ≈ 1e-3 nats; inside the bin where the cumulative mass crosses top_p, the needed number of
-  tokens is taken at the bin's mean p: relative error ≲ 1e-3; see ``nucleus``). The standard
+  from the top-100 log-probs when they already hold top_p, else exactly from a coarse histogram of
+  log p (¼-nat bins) and a sort of the one bin where the cumulative mass crosses top_p (see
+  ``nucleus``; until 2026-12-02 a 65536-bin histogram with ≲ 1e-3 relative error). The standard
   features are computed from the same dense chunk (equal to the streaming lens to float32
   rounding; tested).
 """
@@ -39,19 +39,18 @@ from lmclaims.probes.base import Probe, RowAccumulator
 FEATURES = ("entropy", "entropy_norm", "p1", "p2", "margin", "ratio21", "topk_mass", "count_above")
 NUCLEUS_FEATURES = ("nucleus_mass", "nucleus_count", "nucleus_entropy", "nucleus_topk_mass")
 
-_NUCLEUS_RANGE = 64.0      # nats below the top log-prob covered by the level-1 histogram: tokens further
-                           # down carry < V·e^-64 ≈ 4e-23 of the mass and can never be needed for top_p ≤ 1-1e-9
+_COARSE_PER_NAT = 4        # nucleus histogram: ¼-nat bins of log p below the row's top …
+_COARSE_BINS = 256         # … over 64 nats (the last bin takes everything lower: < V·e^-64 ≈ 4e-23 of the mass)
 MATMUL_ROWS = 256          # rows per unembedding GEMM of ``LensGeometrySet``: a [rows, d]×[d, V] product reads
                            # all of W per call, so small row counts starve it (Qwen's W, 2-core EPYC, 2026-12-02:
                            # 27 rows 47 GFLOP/s, 64 rows 69, 256 rows 115); the elementwise readouts then run on
                            # cache-sized tiles of those rows (a 256-row tile made them 2.3× slower)
-_NUCLEUS_BINS = 65536      # histogram bins (width 64/65536 ≈ 1e-3 nats: p equal to 0.1% inside a bin)
 
 
 @dataclass(frozen=True)
 class LensGeometry(Probe):
     name = "lens_geometry"
-    version = 3               # 3 (2026-12-02): the top-p path's dense features via ``readout_features`` (rounding only)
+    version = 3               # 3 (2026-12-02): dense features via ``readout_features`` (rounding); exact nucleus
     positions_per_text: int | None = 16
     temperature: float = 1.0
     softcap: float | None = None        # an extra cap applied on top (the softcap control)
@@ -92,7 +91,7 @@ class LensGeometrySet(Probe):
     """
 
     name = "lens_geometry_set"
-    version = 2               # 2 (2026-12-02): top-K shared across readouts, H = log S − U/S (float rounding only)
+    version = 2               # 2 (2026-12-02): top-K shared across readouts, H = log S − U/S (rounding); exact nucleus
     positions_per_text: int | None = 4
     readouts: tuple = (("base", 1.0, None),)
     top_p: float | None = None
@@ -289,10 +288,10 @@ def nucleus(lp: torch.Tensor, p: torch.Tensor | None, top_p: float, *, top_lp: t
     (log-probabilities; ``p`` is unused, kept for callers). Returns float64 tensors [c].
 
     Rows whose sorted top-K log-probs ``top_lp`` (K ≥ 100, already computed for the other features)
-    reach ``top_p`` are exact from them. The others (flat rows, S larger than K) use one histogram of
-    log p (``_NUCLEUS_BINS`` bins over ``_NUCLEUS_RANGE`` nats below the top, width ≈ 1e-3 nats, so
-    p varies by ≤ 0.1% inside a bin): bins above the crossing bin are in S; inside the crossing bin
-    just enough tokens are taken at the bin's mean p (relative error of |S|, Σ_S p, H_S ≲ 1e-3).
+    reach ``top_p`` are exact from them. The others (flat rows, S larger than K) are exact too, without
+    sorting the vocabulary: a histogram of log p in ¼-nat bins below the row's top (mass, count and
+    Σ p log p per bin, float64) puts every bin above the crossing bin in S; the crossing bin's members
+    are sorted and taken until the mass reaches top_p.
     """
     if top_lp is None:
         top_lp = torch.topk(lp, min(DEFAULT_TOPK, lp.shape[1]), dim=1, sorted=True).values
@@ -312,33 +311,34 @@ def _nucleus(top_lp: torch.Tensor, dense_lp, top_p: float):
     plogp = torch.where(keep, tp * top_lp.double(), 0.0).sum(dim=1)
     hard = torch.nonzero(~easy).flatten()
     if len(hard):
-        m, k, e = _nucleus_histogram(dense_lp(hard).cpu().numpy(), top_p)
+        m, k, e = _nucleus_dense(dense_lp(hard).cpu().numpy(), top_p)
         mass[hard], count[hard], plogp[hard] = torch.from_numpy(m), torch.from_numpy(k), torch.from_numpy(e)
     return mass, count, plogp
 
 
-def _nucleus_histogram(lp: np.ndarray, top_p: float):
+def _nucleus_dense(lp: np.ndarray, top_p: float):
+    """(Σ_S p, |S|, Σ_S p log p) per row of explicit log-probs ``lp`` [h, V], exactly (float64 sums)."""
     h, V = lp.shape
-    B = _NUCLEUS_BINS
+    nb = _COARSE_BINS
     top = lp.max(axis=1, keepdims=True)
-    b = np.minimum(((top - lp) * (B / _NUCLEUS_RANGE)).astype(np.int64), B - 1)
-    b += (np.arange(h) * B)[:, None]
-    b = b.ravel()
-    p = np.exp(lp.astype(np.float64)).ravel()
-    m = np.bincount(b, weights=p, minlength=h * B).reshape(h, B)
-    n = np.bincount(b, minlength=h * B).reshape(h, B).astype(np.float64)
-    e = np.bincount(b, weights=p * lp.ravel(), minlength=h * B).reshape(h, B)
+    b = np.minimum(((top - lp) * _COARSE_PER_NAT).astype(np.int32), nb - 1)     # 0 = the top bin
+    flat = (b + (np.arange(h, dtype=np.int32) * nb)[:, None]).ravel()
+    p = np.exp(lp.astype(np.float64))
+    m = np.bincount(flat, weights=p.ravel(), minlength=h * nb).reshape(h, nb)
+    n = np.bincount(flat, minlength=h * nb).reshape(h, nb)
+    e = np.bincount(flat, weights=(p * lp).ravel(), minlength=h * nb).reshape(h, nb)
     cm = np.cumsum(m, axis=1)
-    k = np.minimum((cm < top_p).sum(axis=1), B - 1)                        # crossing bin
+    k = np.minimum((cm < top_p).sum(axis=1), nb - 1)                                 # crossing bin
     r = np.arange(h)
     mass = cm[r, k] - m[r, k]
-    count = np.cumsum(n, axis=1)[r, k] - n[r, k]
+    count = (np.cumsum(n, axis=1)[r, k] - n[r, k]).astype(np.float64)
     plogp = np.cumsum(e, axis=1)[r, k] - e[r, k]
-    mk, nk = m[r, k], n[r, k]
-    pbar = np.where(nk > 0, mk / np.maximum(nk, 1), 0.0)
-    need = np.maximum(top_p - mass, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        take = np.where(pbar > 0, np.ceil(need / np.where(pbar > 0, pbar, 1.0) - 1e-9), 0.0)
-    take = np.minimum(np.maximum(take, (need > 0) & (nk > 0)), nk)
-    return (mass + take * pbar, count + take,
-            plogp + take * pbar * np.log(np.where(pbar > 0, pbar, 1.0)))
+    for i in range(h):                                   # the crossing bin's members, largest first
+        sel = -np.sort(-lp[i][b[i] == k[i]])
+        ps = np.exp(sel.astype(np.float64))
+        cs = np.cumsum(ps)
+        j = min(int(np.searchsorted(cs, top_p - mass[i])) + 1, len(sel))        # smallest j with mass ≥ top_p
+        count[i] += j
+        plogp[i] += float((ps[:j] * sel[:j]).sum())
+        mass[i] += cs[j - 1]
+    return mass, count, plogp
