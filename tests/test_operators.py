@@ -134,6 +134,12 @@ def test_nucleus_of_rows_beyond_the_top_k_is_exact(scale):
             assert float(plogp[i]) == pytest.approx(float((torch.exp(s[i, :k]) * s[i, :k]).sum()), rel=1e-9, abs=1e-12)
 
 
+def test_nucleus_takes_the_whole_row_when_rounding_leaves_it_short_of_top_p():
+    lp = torch.log_softmax(torch.zeros(2, 1000), dim=1)
+    mass, count, plogp = nucleus(lp, None, 1 - 1e-12)                # Σ p in float64 of float32 lp < 1 - 1e-12
+    assert count.tolist() == [1000.0, 1000.0] and float(mass[0]) == pytest.approx(1.0, abs=1e-6)
+
+
 def test_nucleus_of_one_hot_and_uniform():
     lp = torch.log_softmax(torch.tensor([[50.0] + [0.0] * 999, [0.0] * 1000]), dim=1)
     m, n, e = nucleus(lp, lp.exp(), 0.99)

@@ -335,6 +335,8 @@ def _nucleus_dense(lp: np.ndarray, top_p: float):
     plogp = np.cumsum(e, axis=1)[r, k] - e[r, k]
     for i in range(h):                                   # the crossing bin's members, largest first
         sel = -np.sort(-lp[i][b[i] == k[i]])
+        if sel.size == 0:                                # rounding left the whole row short of top_p: S = all
+            continue
         ps = np.exp(sel.astype(np.float64))
         cs = np.cumsum(ps)
         j = min(int(np.searchsorted(cs, top_p - mass[i])) + 1, len(sel))        # smallest j with mass ≥ top_p
