@@ -283,9 +283,9 @@ def _nucleus_features(mass, count, plogp, top_lp, topk_mass_k: int) -> dict:
             "nucleus_topk_mass": (torch.minimum(topk, mass) / mass).float()}
 
 
-def nucleus(lp: torch.Tensor, p: torch.Tensor | None, top_p: float, *, top_lp: torch.Tensor | None = None):
+def nucleus(lp: torch.Tensor, top_p: float, *, top_lp: torch.Tensor | None = None):
     """(Σ_S p, |S|, Σ_S p log p) of the smallest set S with Σ_S p ≥ top_p, per row of ``lp`` [c, V]
-    (log-probabilities; ``p`` is unused, kept for callers). Returns float64 tensors [c].
+    (log-probabilities). Returns float64 tensors [c].
 
     Rows whose sorted top-K log-probs ``top_lp`` (K ≥ 100, already computed for the other features)
     reach ``top_p`` are exact from them. The others (flat rows, S larger than K) are exact too, without
