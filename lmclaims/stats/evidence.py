@@ -122,6 +122,8 @@ class Verdict:
     label: str = ""          # short human label for this verdict within the test (e.g. a layer)
     caveats: tuple[str, ...] = ()
     reason: str = ""         # why this status, in words (e.g. why it is inconclusive)
+    p_refute_raw: float | None = None       # smallest alpha at which the rule says REFUTED
+    p_refute_adjusted: float | None = None  # filled by the plugin (same correction as p_adjusted)
 
     @property
     def key(self) -> str:
@@ -145,6 +147,8 @@ class Verdict:
             "rule": self.rule,
             "p_raw": self.p_raw,
             "p_adjusted": self.p_adjusted,
+            "p_refute_raw": self.p_refute_raw,
+            "p_refute_adjusted": self.p_refute_adjusted,
             "family": self.family,
             "caveats": list(self.caveats),
             "reason": self.reason,
@@ -158,7 +162,8 @@ class Verdict:
             rule=d["rule"], models=tuple(d.get("models", ())), variant=d.get("variant", "corrected"),
             claim_version=d.get("claim_version", 1), p_raw=d.get("p_raw"), p_adjusted=d.get("p_adjusted"),
             family=d.get("family"), label=d.get("label", ""), caveats=tuple(d.get("caveats", ())),
-            reason=d.get("reason", ""),
+            reason=d.get("reason", ""), p_refute_raw=d.get("p_refute_raw"),
+            p_refute_adjusted=d.get("p_refute_adjusted"),
         )
 
 
@@ -175,10 +180,16 @@ class Judgement:
     status : SUPPORTED / REFUTED / INCONCLUSIVE.
     evidence : the measurement behind the decision.
     rule : the decision rule in words, with the numbers it used.
-    p_value : p-value of the claim's null hypothesis, defined so that
-        ``status is SUPPORTED  <=>  p_value <= 1 - evidence.confidence_level`` for interval rules
-        (the smallest alpha at which the rule would have declared SUPPORTED). It is what the
-        plugin adjusts over a family (Holm / BH). None when the helper has no such p-value.
+    p_value : support p-value: the p-value of the null "the claim is false", defined so that
+        ``status is SUPPORTED  <=>  p_value <= alpha`` (the smallest alpha at which the rule
+        would have declared SUPPORTED). The plugin adjusts it over the claim's family (Holm / BH).
+        None when the helper has no such p-value (exact arithmetic, too few units).
+    p_refute : refutation p-value: the p-value of the null "the claim is true (beyond its
+        margin)", ``status is REFUTED  <=>  p_refute <= alpha``; adjusted like ``p_value``.
+
+    Only the helpers of :mod:`lmclaims.stats` issue judgements (through
+    :func:`lmclaims.stats.judging.judgement`); the plugin's recorder rejects any other, including
+    a copy with an edited status (``dataclasses.replace``).
     reason : why this status, in words (always set for INCONCLUSIVE).
     label : optional default label (e.g. ``"column 3"`` for a vectorised call).
     caveats : warnings a reader should see next to the verdict.
@@ -191,6 +202,7 @@ class Judgement:
     reason: str = ""
     label: str = ""
     caveats: tuple[str, ...] = ()
+    p_refute: float | None = None
 
     @property
     def supported(self) -> bool:
@@ -212,15 +224,43 @@ class Judgement:
             claim_id=claim_id, status=self.status, evidence=self.evidence, rule=self.rule,
             models=tuple(models), variant=variant, claim_version=claim_version, p_raw=self.p_value,
             family=family, label=self.label if label is None else label,
-            caveats=tuple(self.caveats) + tuple(caveats), reason=self.reason,
+            caveats=tuple(self.caveats) + tuple(caveats), reason=self.reason, p_refute_raw=self.p_refute,
         )
 
     def to_dict(self, *, with_distribution: bool = False) -> dict:
         return _jsonable({
-            "status": self.status.value, "rule": self.rule, "p_value": self.p_value,
+            "status": self.status.value, "rule": self.rule, "p_value": self.p_value, "p_refute": self.p_refute,
             "reason": self.reason, "label": self.label, "caveats": list(self.caveats),
             "evidence": self.evidence.to_dict(with_distribution=with_distribution),
         })
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A number a claim test reports where its claim makes no prediction (no verdict).
+
+    E.g. the sign of G for a lab the claim names no direction for: the report shows it, the
+    baseline gate watches its ``direction``, but it is never SUPPORTED or REFUTED.
+
+    Attributes
+    ----------
+    evidence : estimate, interval, n, unit, method (from a :mod:`lmclaims.stats` helper).
+    reference : the value the direction is read against (e.g. 1.0 for a gain).
+    direction : ``"above"`` / ``"below"`` when the interval lies wholly on one side of
+        ``reference``, else ``"unresolved"``.
+    reason : in words, why no verdict is given.
+    label : role of this measurement within the test.
+    """
+
+    evidence: Evidence
+    reference: float
+    direction: str
+    reason: str = ""
+    label: str = ""
+
+    def to_dict(self) -> dict:
+        return _jsonable({"evidence": self.evidence.to_dict(), "reference": self.reference,
+                          "direction": self.direction, "reason": self.reason, "label": self.label})
 
 
 _SEVERITY = {Status.SUPPORTED: 0, Status.INCONCLUSIVE: 1, Status.REFUTED: 2}

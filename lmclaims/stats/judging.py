@@ -15,6 +15,8 @@ At the boundary :math:`\\theta = t + \\delta` the chance of a false SUPPORTED is
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from lmclaims.stats.evidence import ConfidenceInterval, Evidence, Judgement, Status
@@ -65,10 +67,39 @@ def evidence_from(r: Resampled, index, *, statistic: str, unit: str, n: int, ext
                     bootstrap_distribution=tuple(float(v) for v in np.asarray(dist).reshape(-1)), extra=extra)
 
 
+#: id -> weak reference of every Judgement issued by :func:`judgement` (see :func:`issued`)
+_ISSUED: dict[int, weakref.ref] = {}
+
+
 def judgement(status: Status, evidence: Evidence, rule: str, *, p_value, reason: str, label: str = "",
-              caveats=()) -> Judgement:
-    return Judgement(status=status, evidence=evidence, rule=rule, p_value=None if p_value is None else float(p_value),
-                     reason=reason, label=label, caveats=tuple(caveats))
+              caveats=(), p_refute=None) -> Judgement:
+    """The one constructor of :class:`Judgement` objects: every helper of lmclaims.stats ends here.
+
+    ``p_value`` is the support p-value, ``p_refute`` the refutation p-value (see ``Judgement``).
+    The result is registered so that the plugin can tell a helper's judgement from one built or
+    edited elsewhere (:func:`issued`).
+    """
+    j = Judgement(status=status, evidence=evidence, rule=rule, p_value=None if p_value is None else float(p_value),
+                  reason=reason, label=label, caveats=tuple(caveats),
+                  p_refute=None if p_refute is None else float(p_refute))
+    key = id(j)
+    _ISSUED[key] = weakref.ref(j, lambda _ref, key=key: _ISSUED.pop(key, None))
+    return j
+
+
+def issued(j) -> bool:
+    """True iff ``j`` is a Judgement object returned by :func:`judgement` (not a copy or an edit).
+
+    >>> from lmclaims.stats.exact import exact
+    >>> j = exact(2.0 > 1.0, statistic="2 > 1", estimate=2.0, rule="supported if 2 > 1", reason="it is")
+    >>> issued(j)
+    True
+    >>> import dataclasses
+    >>> issued(dataclasses.replace(j, status=Status.REFUTED))
+    False
+    """
+    ref = _ISSUED.get(id(j))
+    return ref is not None and ref() is j
 
 
 def directional_reason(status: Status, low: float, high: float, level: float, *, side: int,
