@@ -1,4 +1,4 @@
-"""Shared measurement and judgement helpers for the seed-003 claims (claims/test_anatomy_*.py).
+"""Shared measurement helpers (no judgements: every verdict comes from lmclaims.stats) for the seed-003 claims (claims/test_anatomy_*.py).
 
 Pre-declared constants — each with its reason; none was chosen after looking at results.
 """
@@ -10,10 +10,6 @@ import numpy as np
 from lmclaims.probes.ablation import (AblationSweepNLL, BlockMeanUpdate, block_influence, delta_ppl_percent)
 from lmclaims.probes.nll import NextTokenNLL
 from lmclaims.probes.residual import ResidualNorms
-from lmclaims.stats import judging
-from lmclaims.stats.context import resolve
-from lmclaims.stats.evidence import ConfidenceInterval, Evidence, Judgement, Status
-from lmclaims.stats.resampling import bootstrap, invert, thin_tail_caveat
 
 SOURCE = "003_172f46b4d8ad4983.txt"
 MODELS = "smollm2-135m*"     # matches the hub base model (the paper's) and the offline instruct model
@@ -84,76 +80,20 @@ def ablation_data(measure, lm, *, layers_neighbour=NAMED_LAYERS, layers_mean=NAM
     return out
 
 
-# --------------------------------------------------------------------------- judgements
+# --------------------------------------------------------------------------- scales
 
-def vector_statistic_judgement(values: np.ndarray, statistic, threshold: float, *, side: int, quantity: str,
-                               unit: str = "text", label: str = "", extra: dict | None = None,
-                               caveats=()) -> Judgement:
-    """Directional judgement of a statistic of a whole per-unit *vector* (e.g. a range over layers).
+def dnll(dppl_percent: np.ndarray) -> np.ndarray:
+    """Per-text ΔNLL (nats/token) from per-text ΔPPL%: ΔNLL = log(1 + ΔPPL%/100) = NLL_ablated − NLL_clean.
 
-    ``values`` [units, k]; ``statistic(X, axis=-1)`` receives ``X`` [k, ..., units] and must return
-    one number per resample (reduce the unit axis, then the k axis). Same bootstrap, interval and
-    directional rule as :func:`lmclaims.stats.assertions.above` / ``below`` (BCa over units at the
-    test's family level; SUPPORTED if the CI lies wholly on the claim's side of the threshold,
-    REFUTED if wholly on the other side).
+    Changes in perplexity are decided on this log scale: a mean of PPL ratios is dominated by the
+    heaviest text and can have a different sign from the mean log ratio (issue 12, "Units").
     """
-    opts = resolve()
-    X = np.asarray(values, dtype=float)
-    if X.ndim != 2 or X.shape[0] < 2 or not np.all(np.isfinite(X)):
-        raise ValueError(f"values must be a finite [units, k] array, got shape {X.shape}")
-    r = bootstrap((X.T,), statistic, resolved=opts)
-    decide = lambda lo, hi: judging.directional(lo, hi, threshold=threshold, min_effect=0.0, side=side)  # noqa: E731
-    sup, ref = decide(r.low, r.high)
-    degenerate = not (np.isfinite(r.low) and np.isfinite(r.high))
-    p = float(invert(r, lambda lo, hi: decide(lo, hi)[0], alpha=opts.alpha))
-    status = judging.status_of(bool(sup), bool(ref), degenerate)
-    rule = judging.directional_rule(quantity, r.confidence_level, side=side, threshold=threshold, min_effect=0.0)
-    reason = judging.directional_reason(status, float(r.low), float(r.high), r.confidence_level, side=side,
-                                        threshold=threshold, min_effect=0.0, degenerate=degenerate)
-    ev = Evidence(statistic=quantity, estimate=float(r.estimate), confidence_interval=ConfidenceInterval(float(r.low), float(r.high)),
-                  n=X.shape[0], unit=unit, method=r.method_text(unit), confidence_level=r.confidence_level,
-                  seed=r.seed, p_value=p, bootstrap_distribution=tuple(np.asarray(r.distribution, float).ravel()[:2000]),
-                  extra={"alpha": opts.alpha, "threshold": threshold, **(extra or {})})
-    return Judgement(status=status, evidence=ev, rule=rule, p_value=p, reason=reason, label=label,
-                     caveats=tuple(caveats) + thin_tail_caveat(r.n_resamples, r.confidence_level))
+    return np.log1p(np.asarray(dppl_percent, dtype=float) / 100.0)
 
 
-def permutation_judgement(observed: float, null: np.ndarray, *, quantity: str, null_name: str,
-                          boot: np.ndarray | None = None, unit: str = "layer", n: int, label: str = "",
-                          side: int = +1, extra: dict | None = None, caveats=()) -> Judgement:
-    """Claim: ``observed`` exceeds (``side=+1``) / falls below (``side=-1``) what the permutation
-    ``null`` gives.
-
-    p = (1 + #{null at least as extreme}) / (1 + n_perm) (one-sided). SUPPORTED if p ≤ alpha (the
-    test's family level); REFUTED if observed is on the null median's side (no more structure than
-    chance order); INCONCLUSIVE in between. The interval shown is the percentile interval of
-    ``boot`` (a bootstrap of the statistic over layers) when given, else the point.
-    """
-    opts = resolve()
-    null = np.asarray(null, dtype=float)
-    extreme = null >= observed if side > 0 else null <= observed
-    p = float((1 + np.sum(extreme)) / (1 + null.size))
-    med = float(np.median(null))
-    q = float(np.quantile(null, 1 - opts.alpha if side > 0 else opts.alpha))
-    word = "above" if side > 0 else "below"
-    qname = f"{judging.pct(1 - opts.alpha if side > 0 else opts.alpha)} quantile"
-    if p <= opts.alpha:
-        status, reason = Status.SUPPORTED, f"observed {observed:.4g} lies {word} the null {qname} {q:.4g} (p={p:.3g})"
-    elif (observed <= med) if side > 0 else (observed >= med):
-        status, reason = Status.REFUTED, f"observed {observed:.4g} is not {word} the null median {med:.4g} (p={p:.3g})"
-    else:
-        status, reason = Status.INCONCLUSIVE, f"observed {observed:.4g} lies between the null median {med:.4g} and its {qname} {q:.4g} (p={p:.3g})"
-    if boot is not None and len(boot):
-        lo, hi = np.quantile(boot, [opts.alpha / 2, 1 - opts.alpha / 2])
-    else:
-        lo = hi = observed
-    rule = (f"supported if {quantity} lies {word} the {null_name} null's {qname} "
-            f"(permutation p ≤ {opts.alpha:.3g}); refuted if it is not {word} the null median; else inconclusive")
-    ev = Evidence(statistic=quantity, estimate=float(observed), confidence_interval=ConfidenceInterval(float(lo), float(hi)),
-                  n=int(n), unit=unit, method=f"permutation test ({null.size} {null_name} draws); interval: "
-                  "percentile bootstrap over layers", confidence_level=1 - opts.alpha, seed=opts.seed, p_value=p,
-                  extra={"alpha": opts.alpha, "null_median": med, "null_quantile": q, **(extra or {})})
-    return Judgement(status=status, evidence=ev, rule=rule, p_value=p, reason=reason, label=label, caveats=tuple(caveats))
+def ppl_percent_of_mean_dnll(mean_dnll):
+    """ΔPPL% of the geometric-mean PPL ratio, 100·(exp(mean_t ΔNLL) − 1): the paper's unit, averaged on the log scale."""
+    return 100.0 * np.expm1(mean_dnll)
 
 
 def mean_boot(values, *, n_boot: int = 2000, seed: int = 0) -> np.ndarray:

@@ -11,7 +11,11 @@ the average of its neighbours, PPL on 10 sentences, baseline 22.60, L14/L17 at �
 * corrected    = block skip (the layer's *removal*: identity block, ShortGPT) for every layer, with
   per-text bootstrap intervals; mean ablation on the named layers as a third reading.
 
-ΔPPL% of a layer = mean over texts of 100·(PPL_ablated/PPL_clean − 1); the text is the unit.
+ΔPPL% of a layer = mean over texts of 100·(PPL_ablated/PPL_clean − 1) in the as-published variants
+(the paper's %PPL); the corrected variants decide on the log scale, per-text ΔNLL = NLL_ablated −
+NLL_clean (a mean of ratios can flip sign). The text is the unit everywhere (texts are resampled;
+layers are never units). Existence claims over the scanned layers use ``any_below`` (Holm over the
+layers); a set chosen from the data (the resolved layers of the range) is re-chosen in every resample.
 Budget decision: the first 24 eval texts (N_TEXTS_SWEEP) for every sweep; skip for all 30 layers
 by default, neighbour/mean on the named layers (L8–11, L14, L17) by default, all layers --runslow.
 """
@@ -21,9 +25,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims._anatomy_helpers import (ANTI, CORE, CORE_K, DIGEST, MODELS, SOURCE, ablation_data,
-                                     instruct_caveat, layer_means_ci, vector_statistic_judgement)
-from lmclaims.stats.assertions import below, correlated
+from claims._anatomy_helpers import (ANTI, CORE, CORE_K, DIGEST, MODELS, SOURCE, ablation_data, dnll,
+                                     instruct_caveat, layer_means_ci, ppl_percent_of_mean_dnll)
+from lmclaims.stats.assertions import below
+from lmclaims.stats.correlation import spearman
+from lmclaims.stats.directional import statistic_above
+from lmclaims.stats.families import any_below
 
 pytestmark = pytest.mark.models(MODELS)
 
@@ -81,126 +88,146 @@ def test_anti_layer_as_published(model, measure, verdict):
                    plots=[_profile_plot(data), _repro_table(data, model)])
 
 
-@pytest.mark.claim("anatomy.anti_layers", source=SOURCE, variant="corrected", version=1, verdicts=2,
-                   statement="removing L14 or L17 (block skip) lowers perplexity")
+@pytest.mark.claim("anatomy.anti_layers", source=SOURCE, variant="corrected", version=2, verdicts=2,
+                   statement="removing L14 or L17 (block skip) lowers the per-text NLL (ΔNLL < 0)")
 def test_anti_layer_corrected(model, measure, verdict):
     data = ablation_data(measure, model)
-    D = _cols(data, "skip", ANTI)
-    verdict.record(below(D, 0.0, unit="text", name="ΔPPL% (block skip)", labels=[f"L{l}" for l in ANTI]),
+    D = dnll(_cols(data, "skip", ANTI))
+    verdict.record(below(D, 0.0, unit="text", name="ΔNLL nats/token (block skip)", labels=[f"L{l}" for l in ANTI]),
                    caveats=instruct_caveat(model))
 
 
-@pytest.mark.claim("anatomy.anti_layer_scan", source=SOURCE, variant="corrected", version=1, verdicts=30,
-                   statement="anti-layers exist: removing layer l (block skip) lowers perplexity "
-                             "(one verdict per layer, Holm over the 30 layers)")
+@pytest.mark.claim("anatomy.anti_layer_scan", source=SOURCE, variant="corrected", version=2, verdicts=1,
+                   statement="anti-layers exist: removing some layer (block skip) lowers the per-text NLL "
+                             "(existence over the 30 layers, family-wise Holm control over the scan)")
 def test_anti_layer_scan(model, measure, verdict):
     data = ablation_data(measure, model)
     layers, D = data["skip"]
-    js = below(D, 0.0, unit="text", name="ΔPPL% (block skip)", labels=[f"L{l}" for l in layers])
-    verdict.record(js, caveats=instruct_caveat(model), plots=[_profile_plot(data)])
+    j = any_below(dnll(D), 0.0, unit="text", name="ΔNLL nats/token (block skip)", labels=[f"L{l}" for l in layers])
+    verdict.record(j, caveats=instruct_caveat(model), plots=[_profile_plot(data)])
 
 
 def _core_margin(core_idx, other_idx):
-    def margin(X, axis=-1):
-        m = X.mean(axis=axis)                     # [k, ...] per-layer mean ΔPPL%
-        return m[list(core_idx)].min(axis=0) - m[list(other_idx)].max(axis=0)
+    """min over L8–11 of the per-layer mean − max over the other layers (units on axis 0)."""
+    def margin(X):
+        m = X.mean(axis=0)                        # [k] per-layer mean over the (resampled) texts
+        return m[list(core_idx)].min() - m[list(other_idx)].max()
     margin.__name__ = "core_margin"
     return margin
 
 
-@pytest.mark.claim("anatomy.critical_core", source=SOURCE, variant="corrected", version=1,
+def _ranks_table(layers, m, unit):
+    ranks = (-m).argsort().argsort() + 1
+    return ranks, {"kind": "table", "title": f"Rank of each layer by block-skip {unit} (1 = most important)",
+                   "columns": ["layer", f"{unit} (mean)", "rank"],
+                   "rows": [[f"L{l}", f"{m[i]:+.4g}", int(ranks[i])] for i, l in enumerate(layers)]}
+
+
+@pytest.mark.claim("anatomy.critical_core", source=SOURCE, variant="corrected", version=2, verdicts=1,
                    statement="a critical core (L8-11) is the most important: all of L8–11 rank in the top "
-                             f"{CORE_K} layers by block-skip ΔPPL")
+                             f"{CORE_K} layers by block-skip ΔNLL")
 def test_critical_core_corrected(model, measure, verdict):
     data = ablation_data(measure, model)
     layers, D = data["skip"]
+    X = dnll(D)
     core = [layers.index(l) for l in CORE]
     other = [j for j in range(len(layers)) if j not in core]
-    m = D.mean(0)
-    ranks = (-m).argsort().argsort() + 1
-    j = vector_statistic_judgement(
-        D, _core_margin(core, other), 0.0, side=+1, unit="text",
-        quantity=f"min ΔPPL% over L8–11 − max ΔPPL% over the other layers (block skip)",
-        extra={"core_ranks": {f"L{l}": int(ranks[layers.index(l)]) for l in CORE},
-               "top_k": [f"L{layers[i]}" for i in np.argsort(-m)[:CORE_K]], "k": CORE_K})
-    table = {"kind": "table", "title": "Rank of each layer by block-skip ΔPPL (1 = most important)",
-             "columns": ["layer", "ΔPPL % (mean)", "rank"],
-             "rows": [[f"L{l}", f"{m[i]:+.4g}", int(ranks[i])] for i, l in enumerate(layers)]}
+    ranks, table = _ranks_table(layers, X.mean(0), "ΔNLL")
+    j = statistic_above((X,), _core_margin(core, other), 0.0, unit="text",
+                        name="min mean ΔNLL over L8–11 − max mean ΔNLL over the other layers (block skip)")
     verdict.record(j, caveats=instruct_caveat(model) + (
-        f"k = {CORE_K} is the size of the published core, not chosen from our data",), plots=[table])
+        f"k = {CORE_K} is the size of the published core, not chosen from our data",
+        "core ranks: " + ", ".join(f"L{l}={int(ranks[layers.index(l)])}" for l in CORE)), plots=[table])
 
 
 @pytest.mark.slow
-@pytest.mark.claim("anatomy.critical_core", source=SOURCE, variant="as-published", version=1,
+@pytest.mark.claim("anatomy.critical_core", source=SOURCE, variant="as-published", version=2, verdicts=1,
                    statement="critical core (L8-11, up to +63,419% PPL degradation): all of L8–11 rank in the top "
-                             f"{CORE_K} by neighbour-average-replacement ΔPPL")
+                             f"{CORE_K} by neighbour-average-replacement ΔPPL%")
 def test_critical_core_as_published_slow(model, measure, verdict):
     L = model.adapter.n_layers
     data = ablation_data(measure, model, layers_neighbour=tuple(range(L)), layers_mean=tuple(range(L)))
     layers, D = data["neighbour"]
     core = [layers.index(l) for l in CORE]
     other = [j for j in range(len(layers)) if j not in core]
-    m = D.mean(0)
-    ranks = (-m).argsort().argsort() + 1
-    j = vector_statistic_judgement(
-        D, _core_margin(core, other), 0.0, side=+1, unit="text",
-        quantity="min ΔPPL% over L8–11 − max ΔPPL% over the other layers (neighbour average)",
-        extra={"core_ranks": {f"L{l}": int(ranks[layers.index(l)]) for l in CORE}})
+    j = statistic_above((D,), _core_margin(core, other), 0.0, unit="text",
+                        name="min ΔPPL% over L8–11 − max ΔPPL% over the other layers (neighbour average)")
     verdict.record(j, caveats=instruct_caveat(model), plots=[_profile_plot(data)])
 
 
-def _log_range(X, axis=-1):
-    m = X.mean(axis=axis)                         # [k, ...] per-layer mean ΔPPL%
-    return np.log10(m.max(axis=0) / np.abs(m).min(axis=0))
+def _log_range(X):
+    """log10(max_l m_l / min_l |m_l|), m_l = mean ΔPPL% of layer l over the (resampled) texts."""
+    m = X.mean(axis=0)
+    return float(np.log10(m.max() / np.abs(m).min()))
 
 
-def _positive_range(idx):
-    def rng(X, axis=-1):
-        m = X.mean(axis=axis)[list(idx)]
-        return np.log10(m.max(axis=0) / np.maximum(m.min(axis=0), 1e-6))
-    rng.__name__ = "log10_range_resolved"
-    return rng
+#: z of the per-layer "resolved" rule (two-sided 95%, fixed in advance; the same rule is applied to
+#: every resample, so the chosen set is re-selected inside the bootstrap — no double dipping).
+RESOLVED_Z = 1.959964
 
 
-@pytest.mark.claim("anatomy.importance_range", source=SOURCE, variant="as-published", version=1,
-                   statement="layer importance spans a 10^7 range: log10(max ΔPPL / min |ΔPPL|) ≥ 7 (block skip)")
+def _resolved(X):
+    """Boolean [k]: per-layer mean ΔNLL − z·SE > 0 on these texts (removal measurably hurts)."""
+    m = X.mean(axis=0)
+    se = X.std(axis=0, ddof=1) / np.sqrt(X.shape[0])
+    return m - RESOLVED_Z * se > 0
+
+
+def _resolved_range(X):
+    """log10(max/min) of the geometric-mean ΔPPL%, 100·(exp(mean ΔNLL_l) − 1), over the layers resolved
+    on the same resample (fewer than 2 resolved layers → range 0: nothing spans)."""
+    keep = _resolved(X)
+    if keep.sum() < 2:
+        return 0.0
+    p = ppl_percent_of_mean_dnll(X.mean(axis=0)[keep])
+    return float(np.log10(p.max() / p.min()))
+
+
+@pytest.mark.claim("anatomy.importance_range", source=SOURCE, variant="as-published", version=2, verdicts=1,
+                   statement="layer importance spans a 10^7 range: log10(max ΔPPL% / min |ΔPPL%|) ≥ 7 (block skip)")
 def test_ablation_importance_range_as_published(model, measure, verdict):
     data = ablation_data(measure, model)
     _, D = data["skip"]
-    j = vector_statistic_judgement(D, _log_range, DIGEST["range_decades"], side=+1, unit="text",
-                                   quantity="log10(max_l ΔPPL%_l / min_l |ΔPPL%_l|) (block skip)")
+    j = statistic_above((D,), _log_range, DIGEST["range_decades"], unit="text",
+                        name="log10(max_l ΔPPL%_l / min_l |ΔPPL%_l|) (block skip)")
     verdict.record(j, caveats=instruct_caveat(model) + (
         "min |ΔPPL| over layers is as close to 0 as noise allows when any ΔPPL changes sign: this range "
         "grows without bound as a layer's effect approaches 0 — it measures the smallest effect's noise, "
         "not importance (see the corrected variant)",))
 
 
-@pytest.mark.claim("anatomy.importance_range", source=SOURCE, variant="corrected", version=1,
+@pytest.mark.claim("anatomy.importance_range", source=SOURCE, variant="corrected", version=2, verdicts=1,
                    statement="layer importance spans 10^7 among layers whose removal measurably hurts: "
-                             "log10(max ΔPPL / min ΔPPL) over layers with ΔPPL CI wholly > 0 is ≥ 7")
+                             "log10(max/min) of the log-scale ΔPPL% over layers with mean ΔNLL − 1.96·SE > 0 "
+                             "(the set re-chosen in every resample) is ≥ 7")
 def test_ablation_importance_range_corrected(model, measure, verdict):
     data = ablation_data(measure, model)
     layers, D = data["skip"]
-    # resolved set: the per-layer 95% percentile CI lies wholly above 0 (rule fixed in advance)
-    _, lo, _ = layer_means_ci(D)
-    idx = [j for j in range(len(layers)) if lo[j] > 0]
-    j = vector_statistic_judgement(D, _positive_range(idx), DIGEST["range_decades"], side=+1, unit="text",
-                                   quantity="log10(max ΔPPL% / min ΔPPL%) over layers with ΔPPL CI > 0 (block skip)",
-                                   extra={"resolved_layers": [f"L{layers[i]}" for i in idx]})
+    X = dnll(D)
+    keep = _resolved(X)
+    j = statistic_above((X,), _resolved_range, DIGEST["range_decades"], unit="text",
+                        name="log10(max/min) of 100·(exp(mean ΔNLL)−1) over resolved layers (block skip)")
     verdict.record(j, caveats=instruct_caveat(model) + (
-        f"{len(idx)} of {len(layers)} layers have a ΔPPL interval wholly above 0 and enter the range",))
+        f"{int(keep.sum())} of {len(layers)} layers are resolved on all texts "
+        f"({', '.join(f'L{layers[i]}' for i in np.flatnonzero(keep))}); the set is re-chosen in every resample",))
 
 
-@pytest.mark.claim("anatomy.block_influence", source=SOURCE, variant="corrected", version=1,
+def _bi_agreement(bi, x):
+    """Spearman ρ between the per-layer mean Block Influence and the per-layer mean ΔNLL (texts resampled jointly)."""
+    return float(spearman(bi.mean(axis=0), x.mean(axis=0)))
+
+
+@pytest.mark.claim("anatomy.block_influence", source=SOURCE, variant="corrected", version=2, verdicts=1,
                    statement="Block Influence BI_l = 1 − E cos(h_l, h_{l+1}) ranks layers like their ablation "
-                             "(ShortGPT's cheap importance proxy agrees with block-skip ΔPPL)")
+                             "(ShortGPT's cheap importance proxy agrees with block-skip ΔNLL: Spearman ρ > 0)")
 def test_ablation_block_influence_agreement(model, measure, verdict):
     data = ablation_data(measure, model)
     layers, D = data["skip"]
-    bi = data["bi"].mean(0)
-    j = correlated(bi, D.mean(0), sign=+1, unit="layer", names=("Block Influence", "block-skip ΔPPL%"))
-    plot = {"kind": "profile", "title": "Block Influence per layer (mean over texts)", "x": list(range(len(bi))),
-            "y": bi.tolist(), "ylabel": "BI = 1 − E cos", "xlabel": "layer"}
+    bi = data["bi"]
+    j = statistic_above((bi, dnll(D)), _bi_agreement, 0.0, paired=True, unit="text",
+                        name="Spearman ρ(mean BI_l, mean ΔNLL_l) over layers")
+    plot = {"kind": "profile", "title": "Block Influence per layer (mean over texts)", "x": list(range(bi.shape[1])),
+            "y": bi.mean(0).tolist(), "ylabel": "BI = 1 − E cos", "xlabel": "layer"}
     verdict.record(j, caveats=instruct_caveat(model) + (
-        "layers are the units; their ΔPPL and BI are themselves estimates (text noise not propagated)",),
-        plots=[plot])
+        "texts are the resampled unit (BI and ΔNLL of one text stay paired); the 30 layers are the "
+        "coordinates of the statistic, not units",), plots=[plot])

@@ -17,9 +17,12 @@ import functools
 import numpy as np
 import pytest
 
-from claims._anatomy_helpers import DIGEST, MODELS, SOURCE, ablation_data, instruct_caveat
+from claims._anatomy_helpers import DIGEST, MODELS, SOURCE, ablation_data, dnll, instruct_caveat
 from lmclaims.models.synthetic import byte_tokenizer
-from lmclaims.stats.assertions import above, correlated, greater
+from lmclaims.stats.assertions import above, greater
+from lmclaims.stats.correlation import spearman
+from lmclaims.stats.directional import statistic_above
+from lmclaims.stats.exact import exact
 from lmclaims.training.data import token_blocks
 from lmclaims.training.growth import GrowthSettings, run_arm
 from lmclaims.training.recovery import recover_layer
@@ -55,7 +58,8 @@ def _recovery(model, corpus, measure, settings, n_eval):
     results = [recover_layer(model.model, model.adapter.blocks, l, train, ev, **settings) for l in RECOVERY_LAYERS]
     data = ablation_data(measure, model)
     layers, D = data["skip"]
-    importance = np.array([D[:, layers.index(l)].mean() for l in RECOVERY_LAYERS])
+    X = dnll(D[:, [layers.index(l) for l in RECOVERY_LAYERS]])     # per-text ΔNLL [texts, recovery layers]
+    importance = 100.0 * np.expm1(X.mean(0))                          # log-scale ΔPPL%, for the table
     curves = {"kind": "curves", "title": "Recovery: heldout PPL while fine-tuning the perturbed layer",
               "series": {f"L{r.layer}": {"x": r.eval_steps, "y": r.eval_ppl} for r in results},
               "xlabel": "fine-tuning step", "ylabel": "PPL", "logy": True}
@@ -68,34 +72,48 @@ def _recovery(model, corpus, measure, settings, n_eval):
              "rows": [[f"L{r.layer}", f"{imp:+.4g}", f"{r.ppl_clean:.3f}", f"{r.ppl_perturbed:.3f}", f"{r.eval_ppl[-1]:.3f}",
                        f"{r.recovered_fraction:.3f}", "censored" if r.steps_to_recover is None else r.steps_to_recover]
                       for r, imp in zip(results, importance)]}
-    return results, importance, [curves, losses, table]
+    return results, X, importance, [curves, losses, table]
+
+
+def _rho_with(y, *, sign):
+    """sign · Spearman ρ between the per-layer mean ΔNLL over the (resampled) texts and the fixed ``y``."""
+    y = np.asarray(y, float)
+
+    def rho(X):
+        return sign * float(spearman(X.mean(axis=0), y))
+    rho.__name__ = "signed_spearman"
+    return rho
 
 
 @pytest.mark.models(MODELS)
-@pytest.mark.claim("anatomy.recovery", source=SOURCE, variant="corrected", version=1,
+@pytest.mark.claim("anatomy.recovery", source=SOURCE, variant="corrected", version=2, verdicts=1,
                    statement="recovery speed correlates with layer importance (more important → slower): "
                              "recovered fraction of the noise damage after 8 steps falls with block-skip ΔPPL")
 def test_recovery_speed_vs_importance(model, corpus, measure, verdict):
-    results, importance, plots = _recovery(model, corpus, measure, RECOVERY_FAST, N_EVAL_BLOCKS_FAST)
+    results, X, importance, plots = _recovery(model, corpus, measure, RECOVERY_FAST, N_EVAL_BLOCKS_FAST)
     frac = np.array([r.recovered_fraction for r in results])
-    j = correlated(importance, frac, sign=-1, unit="layer", names=("block-skip ΔPPL%", "recovered fraction"))
+    j = statistic_above((X,), _rho_with(frac, sign=-1), 0.0, unit="text",
+                        name="−Spearman ρ(mean block-skip ΔNLL_l, recovered fraction_l) over the 8 layers")
     verdict.record(j, caveats=instruct_caveat(model) + (
         f"budget version: {RECOVERY_FAST['steps']} steps of {RECOVERY_FAST['batch_size']}×{BLOCK_LEN} tokens; "
         "the digest's 200-step protocol runs with --runslow",
-        "a layer whose perturbation barely hurts has a noisy recovered fraction (ratio of small numbers)"),
+        "a layer whose perturbation barely hurts has a noisy recovered fraction (ratio of small numbers)",
+        "texts are resampled for the importance side; the recovery side is one training run per layer "
+        "(one seed), so its noise is not in the interval"),
         plots=plots)
 
 
 @pytest.mark.slow
 @pytest.mark.models(MODELS)
-@pytest.mark.claim("anatomy.recovery", source=SOURCE, variant="as-published", version=1,
+@pytest.mark.claim("anatomy.recovery", source=SOURCE, variant="as-published", version=2, verdicts=1,
                    statement="recovery speed correlates with layer importance [digest: 200 steps for L8/L11]: "
                              "steps to recover within 5% of clean PPL rise with block-skip ΔPPL")
 def test_recovery_steps_vs_importance_slow(model, corpus, measure, verdict):
-    results, importance, plots = _recovery(model, corpus, measure, RECOVERY_SLOW, N_EVAL_BLOCKS_SLOW)
+    results, X, importance, plots = _recovery(model, corpus, measure, RECOVERY_SLOW, N_EVAL_BLOCKS_SLOW)
     cens = RECOVERY_SLOW["steps"] + RECOVERY_SLOW["eval_every"]
     steps = np.array([cens if r.steps_to_recover is None else r.steps_to_recover for r in results], float)
-    j = correlated(importance, steps, sign=+1, unit="layer", names=("block-skip ΔPPL%", "steps to recover"))
+    j = statistic_above((X,), _rho_with(steps, sign=+1), 0.0, unit="text",
+                        name="Spearman ρ(mean block-skip ΔNLL_l, steps to recover_l) over the 8 layers")
     verdict.record(j, caveats=instruct_caveat(model) + (f"censored layers count as {cens} steps (ties)",), plots=plots)
 
 
@@ -143,19 +161,31 @@ _GROWTH_CAVEATS = ("tiny llama on a byte tokenizer, our reading of an unpublishe
                    "wall times were taken on a shared 2-core CPU: treat timing differences with care")
 
 
-@pytest.mark.claim("anatomy.growth", source=SOURCE, variant="as-published", version=1, verdicts=2,
+@pytest.mark.claim("anatomy.growth", source=SOURCE, variant="as-published", version=2, verdicts=2,
                    statement="growth training: 4.7x lower validation loss than uniform training at identical "
                              "parameter count, while being 13% faster")
 def test_growth_as_published(corpus, verdict):
     res = _growth(corpus, GROWTH_FAST)
     ratio = np.array([u.val_loss / g.val_loss for u, g in zip(res["uniform"], res["growth"])])
     verdict.record(above(ratio, DIGEST["growth_ratio"], unit="seed", name="val loss uniform / growth"),
-                   label="4.7x loss", caveats=_GROWTH_CAVEATS, plots=_growth_plots(res, GROWTH_FAST))
-    verdict.record(greater([u.seconds for u in res["uniform"]], [g.seconds for g in res["growth"]], unit="seed",
-                           names=("wall s uniform", "wall s growth")), label="faster", caveats=_GROWTH_CAVEATS)
+                   label="loss ratio", caveats=_GROWTH_CAVEATS, plots=_growth_plots(res, GROWTH_FAST))
+    # "13% faster" judged on the deterministic cost (layer·steps: blocks trained × optimizer steps,
+    # identical for every seed), never on wall time (two runs of one seed gave 0.868 and 0.822);
+    # wall time is shown beside it.
+    lu, lg = res["uniform"][0].layer_steps, res["growth"][0].layer_steps
+    assert all(r.layer_steps == lu for r in res["uniform"]) and all(r.layer_steps == lg for r in res["growth"])
+    cost = lg / lu
+    wall = np.mean([g.seconds for g in res["growth"]]) / np.mean([u.seconds for u in res["uniform"]])
+    bound = 1.0 - DIGEST["growth_speedup"]
+    verdict.record(exact(bool(cost <= bound), statistic="cost ratio growth / uniform (layer·steps)", estimate=cost,
+                         rule=f"supported if layer·steps(growth)/layer·steps(uniform) ≤ {bound:g} (13% cheaper)",
+                         reason=f"{lg} / {lu} = {cost:.4g} {'≤' if cost <= bound else '>'} {bound:g}; "
+                                f"wall time ratio {wall:.3f} (shown, not judged)",
+                         unit="run", extra={"wall_time_ratio": float(wall)}),
+                   label="cost", caveats=_GROWTH_CAVEATS)
 
 
-@pytest.mark.claim("anatomy.growth", source=SOURCE, variant="corrected", version=1,
+@pytest.mark.claim("anatomy.growth", source=SOURCE, variant="corrected", version=1, verdicts=1,
                    statement="growth training reaches lower held-out loss than uniform training at identical final "
                              "parameter count and token budget (paired over seeds)")
 def test_growth_lower_loss(corpus, verdict):
@@ -166,7 +196,7 @@ def test_growth_lower_loss(corpus, verdict):
 
 
 @pytest.mark.slow
-@pytest.mark.claim("anatomy.growth", source=SOURCE, variant="corrected", version=1, family="anatomy.growth@slow",
+@pytest.mark.claim("anatomy.growth", source=SOURCE, variant="corrected", version=1, verdicts=1, family="anatomy.growth@slow",
                    statement="growth training reaches lower held-out loss than uniform training (longer run, d 128)")
 def test_growth_lower_loss_slow(corpus, verdict):
     res = _growth(corpus, GROWTH_SLOW)

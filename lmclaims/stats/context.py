@@ -49,6 +49,7 @@ class Resolved:
     n_resamples: int
     method: str
     seed: int
+    explicit_resamples: bool = False   # the caller passed n_resamples= (never raised automatically)
 
     @property
     def alpha(self) -> float:
@@ -93,4 +94,4 @@ def resolve(confidence_level=None, n_resamples=None, rng=None, method=None) -> R
         raise ValueError(f"n_resamples must be at least 99 for a usable interval, got {resamples!r}")
     if meth.lower() not in {m.lower() for m in METHODS}:
         raise ValueError(f"method must be one of {METHODS}, got {meth!r}")
-    return Resolved(float(level), int(resamples), meth, seed)
+    return Resolved(float(level), int(resamples), meth, seed, explicit_resamples=n_resamples is not None)

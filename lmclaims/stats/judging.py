@@ -5,12 +5,15 @@ Directional rule (``above``, ``below``, ``greater``, ``correlated``): for a clai
 :math:`[L, U]` at level :math:`1-\\alpha`,
 
 * SUPPORTED    if :math:`L > t + \\delta`,
-* REFUTED      if :math:`U < t - \\delta`,
+* REFUTED      if :math:`U < t + \\delta` (the interval lies wholly outside the claim's region),
 * INCONCLUSIVE otherwise (mirror image for :math:`\\theta < t`).
 
 At the boundary :math:`\\theta = t + \\delta` the chance of a false SUPPORTED is about
-:math:`\\alpha/2` (one tail of a two-sided interval); the false REFUTED rate at
-:math:`\\theta = t - \\delta` is likewise :math:`\\alpha/2`.
+:math:`\\alpha/2` (one tail of a two-sided interval), and so is the chance of a false REFUTED
+(the other tail). A REFUTED verdict says how (``refuted_as``): ``"opposite"`` if
+:math:`U < t - \\delta` (:math:`U < t` when :math:`\\delta = 0`), ``"negligible"`` if
+:math:`t - \\delta \\le L` and :math:`U < t + \\delta` (the effect lies within ±δ: refutation by
+equivalence), else ``"short of margin"``.
 """
 
 from __future__ import annotations
@@ -37,9 +40,35 @@ def directional(low, high, *, threshold, min_effect, side: int):
     low, high = np.asarray(low), np.asarray(high)
     with np.errstate(invalid="ignore"):
         if side > 0:
-            return low > threshold + min_effect, high < threshold - min_effect
-        return high < threshold - min_effect, low > threshold + min_effect
+            return low > threshold + min_effect, high < threshold + min_effect
+        return high < threshold - min_effect, low > threshold - min_effect
 
+
+def refuted_as(low: float, high: float, *, threshold: float, min_effect: float, side: int) -> str:
+    """How a REFUTED directional verdict failed: "opposite" | "negligible" | "short of margin"."""
+    t, d = float(threshold), float(min_effect)
+    if side > 0:
+        if high < (t - d if d > 0 else t):
+            return "opposite"
+        return "negligible" if d > 0 and low >= t - d else "short of margin"
+    if low > (t + d if d > 0 else t):
+        return "opposite"
+    return "negligible" if d > 0 and high <= t + d else "short of margin"
+
+
+def direction_of(low: float, high: float, reference: float) -> str:
+    """Where an interval lies relative to ``reference`` (margins ignored): above / below / unresolved."""
+    if np.isfinite(low) and low > reference:
+        return "above"
+    if np.isfinite(high) and high < reference:
+        return "below"
+    return "unresolved"
+
+
+def consistent(p, decided, alpha: float):
+    """Make a p-value agree exactly with the decision at ``alpha`` (float noise at the boundary)."""
+    p = np.asarray(p, dtype=float)
+    return np.where(decided, np.minimum(p, alpha), np.maximum(p, np.nextafter(alpha, 1.0)))
 
 def status_of(supported: bool, refuted: bool, degenerate: bool) -> Status:
     if degenerate:
@@ -111,7 +140,7 @@ def directional_reason(status: Status, low: float, high: float, level: float, *,
     if status is Status.SUPPORTED:
         return f"{ci} lies wholly {'above ' + fmt(up) if side > 0 else 'below ' + fmt(down)}"
     if status is Status.REFUTED:
-        return f"{ci} lies wholly {'below ' + fmt(down) if side > 0 else 'above ' + fmt(up)}"
+        return f"{ci} lies wholly {'below ' + fmt(up) if side > 0 else 'above ' + fmt(down)}"
     return f"{ci} overlaps [{fmt(down)}, {fmt(up)}]" if min_effect > 0 else f"{ci} contains {fmt(threshold)}"
 
 
@@ -119,6 +148,6 @@ def directional_rule(quantity: str, level: float, *, side: int, threshold: float
     up, down = fmt(threshold + min_effect), fmt(threshold - min_effect)
     if side > 0:
         return (f"supported if the {pct(level)} CI of {quantity} lies wholly above {up}; "
-                f"refuted if wholly below {down}; else inconclusive")
+                f"refuted if wholly below {up}; else inconclusive")
     return (f"supported if the {pct(level)} CI of {quantity} lies wholly below {down}; "
-            f"refuted if wholly above {up}; else inconclusive")
+            f"refuted if wholly above {down}; else inconclusive")

@@ -1,0 +1,210 @@
+"""One directional test with its two p-values, the interval method matched to the number of units.
+
+Every directional helper (``above``, ``below``, ``greater``, ``less``, ``statistic_above``, the
+``any_*``/``all_*`` families, ``across_models``, ``measured``) ends in :func:`decide`. For a claim
+:math:`\\theta > t` with margin :math:`\\delta` (mirror for :math:`\\theta < t`) and the boundary
+:math:`b = t + \\delta` (resp. :math:`t - \\delta`):
+
+* **support p** :math:`p_s`: the smallest :math:`\\alpha` at which the two-sided :math:`1-\\alpha`
+  interval lies wholly beyond :math:`b` on the claim's side (SUPPORTED iff :math:`p_s \\le \\alpha`);
+* **refutation p** :math:`p_r`: the smallest :math:`\\alpha` at which it lies wholly on the other
+  side of :math:`b` (REFUTED iff :math:`p_r \\le \\alpha`).
+
+Methods matched to n (``SMALL_N`` = 20 units):
+
+* n < 20 and the statistic is a mean (one sample, paired difference, or a difference of two
+  independent means): Student / Welch t (``scipy.stats.ttest_1samp`` / ``ttest_ind(equal_var=False)``):
+  the interval is ``res.confidence_interval(1 - alpha)`` and
+  :math:`p_s = \\min(1, 2 p^{\\text{one-sided}}_{\\text{claim side}}(b))`,
+  :math:`p_r = \\min(1, 2 p^{\\text{one-sided}}_{\\text{other side}}(b))` — exactly dual to the interval.
+* n < 20 and any other statistic: no verdict (INCONCLUSIVE, reason given): bootstrap intervals of
+  general statistics are not calibrated at this n.
+* n >= 20: BCa (``scipy.stats.bootstrap``) with resamples raised to at least
+  :math:`\\lceil 20 / (\\alpha/2) \\rceil` so that >= 20 resamples lie beyond each interval end;
+  both p-values by interval inversion (:func:`lmclaims.stats.resampling.invert`). A caller who
+  *forces* fewer resamples (explicit ``n_resamples=``) gets INCONCLUSIVE with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import scipy.stats
+
+from lmclaims.stats import judging
+from lmclaims.stats.context import Resolved
+from lmclaims.stats.evidence import ConfidenceInterval, Evidence, Status
+from lmclaims.stats.resampling import bootstrap, invert
+
+SMALL_N = 20      # below this many units: t / exact methods only (bootstrap intervals under-cover)
+MIN_TAIL = 20     # resamples that must lie beyond each interval end (Efron & Tibshirani 1993, ch. 14)
+
+
+def needed_resamples(alpha: float) -> int:
+    """Fewest bootstrap resamples that leave MIN_TAIL beyond each end of a 1 - alpha interval."""
+    return int(math.ceil(MIN_TAIL / (alpha / 2.0) - 1e-9))
+
+
+@dataclass(frozen=True)
+class Tested:
+    """A batch of directional tests (arrays of the batch shape)."""
+
+    estimate: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    p_support: np.ndarray
+    p_refute: np.ndarray
+    supported: np.ndarray
+    refuted: np.ndarray
+    degenerate: np.ndarray
+    method: str
+    method_reason: str
+    confidence_level: float
+    seed: int | None
+    refused: str | None = None
+    distribution: np.ndarray | None = None
+
+
+def decide(data: tuple[np.ndarray, ...], statistic: Callable, *, mean_kind: str | None, paired: bool, side: int,
+         threshold, min_effect: float, opts: Resolved, n: int, unit: str, min_resample_n: int = SMALL_N) -> Tested:
+    """Directional test of ``statistic(*data, axis=-1)`` (units on the last axis, batch in front).
+
+    ``mean_kind``: ``"one"`` (mean of data[0]), ``"diff"`` (mean(data[0]) - mean(data[1]),
+    paired or Welch) when ``statistic`` is that mean, else None (general statistic).
+    """
+    if not (np.isfinite(min_effect) and min_effect >= 0):
+        raise ValueError(f"min_effect must be a finite number >= 0, got {min_effect!r}")
+    alpha, level = opts.alpha, opts.confidence_level
+    bound = np.asarray(threshold, dtype=float) + side * min_effect
+    if n < min_resample_n and mean_kind is not None:
+        return _t_test(data, mean_kind, paired, side, bound, threshold, min_effect, alpha, level, n, unit)
+    with np.errstate(all="ignore"):
+        estimate = np.asarray(statistic(*data, axis=-1), dtype=float)
+    nan = np.full(estimate.shape, np.nan)
+    if n < min_resample_n:
+        return _refused(estimate, nan, level, opts.seed,
+                        f"{n} {unit}s: a bootstrap interval of this statistic is not calibrated below {min_resample_n} "
+                        f"{unit}s, and no exact test applies; no verdict")
+    need = needed_resamples(alpha)
+    if opts.explicit_resamples and opts.n_resamples < need:
+        return _refused(estimate, nan, level, opts.seed,
+                        f"n_resamples={opts.n_resamples} leaves fewer than {MIN_TAIL} resamples beyond each end of "
+                        f"the {judging.pct(level)} interval; a verdict needs at least {need}")
+    raised = max(opts.n_resamples, need)
+    r = bootstrap(data, statistic, resolved=replace(opts, n_resamples=raised), paired=paired)
+    thr = np.broadcast_to(np.asarray(threshold, dtype=float), r.estimate.shape)
+    decide = lambda lo, hi: judging.directional(lo, hi, threshold=thr, min_effect=min_effect, side=side)  # noqa: E731
+    supported, refuted = decide(r.low, r.high)
+    p_s = invert(r, lambda lo, hi: decide(lo, hi)[0], alpha=alpha)
+    p_r = invert(r, lambda lo, hi: decide(lo, hi)[1], alpha=alpha)
+    why = (f"{n} {unit}s >= {min_resample_n}: BCa bootstrap, {raised} resamples "
+           f"(>= {MIN_TAIL} beyond each end at alpha={alpha:.3g})")
+    return Tested(estimate=r.estimate, low=r.low, high=r.high, p_support=p_s, p_refute=p_r, supported=supported,
+                  refuted=refuted, degenerate=r.degenerate, method=r.method_text(unit), method_reason=why,
+                  confidence_level=level, seed=r.seed, distribution=r.distribution)
+
+
+def _refused(estimate, nan, level, seed, reason) -> Tested:
+    false = np.zeros(estimate.shape, dtype=bool)
+    one = np.ones(estimate.shape)
+    return Tested(estimate=estimate, low=nan, high=nan, p_support=one, p_refute=one, supported=false, refuted=false,
+                  degenerate=false, method="not computed", method_reason=reason, confidence_level=level, seed=None,
+                  refused=reason)
+
+
+def _t_test(data, mean_kind, paired, side, bound, threshold, min_effect, alpha, level, n, unit) -> Tested:
+    """Student / Welch t: interval and the two one-sided p-values at the boundary ``bound``."""
+    x = data[0]
+    shift = np.asarray(bound, dtype=float)[..., None] if np.ndim(bound) else float(bound)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if mean_kind == "one" or paired:
+            d = x if mean_kind == "one" else x - data[1]
+            res = lambda alt: scipy.stats.ttest_1samp(d - shift, 0.0, axis=-1, alternative=alt)  # noqa: E731
+            estimate = d.mean(axis=-1)
+            how = ("Student t (scipy.stats.ttest_1samp)" if mean_kind == "one"
+                   else "paired t (scipy.stats.ttest_rel, on per-unit differences)")
+        else:
+            y = data[1]
+            res = lambda alt: scipy.stats.ttest_ind(x - shift, y, axis=-1, equal_var=False, alternative=alt)  # noqa: E731
+            estimate = x.mean(axis=-1) - y.mean(axis=-1)
+            how = "Welch t (scipy.stats.ttest_ind, equal_var=False)"
+        two = res("two-sided")
+        ci = two.confidence_interval(confidence_level=level)
+        low = np.asarray(ci.low, dtype=float) + np.asarray(bound, dtype=float)
+        high = np.asarray(ci.high, dtype=float) + np.asarray(bound, dtype=float)
+        p_gt = np.asarray(res("greater").pvalue, dtype=float)
+        p_lt = np.asarray(res("less").pvalue, dtype=float)
+    estimate = np.asarray(estimate, dtype=float)
+    thr = np.broadcast_to(np.asarray(threshold, dtype=float), estimate.shape)
+    # zero spread but a non-constant design (a deterministic paired difference): the interval is the point
+    point = ~np.isfinite(low) & np.isfinite(estimate)
+    low, high = np.where(point, estimate, low), np.where(point, estimate, high)
+    b = np.broadcast_to(np.asarray(bound, dtype=float), estimate.shape)
+    p_gt = np.where(np.isfinite(p_gt), p_gt, np.where(estimate > b, 0.0, 1.0))
+    p_lt = np.where(np.isfinite(p_lt), p_lt, np.where(estimate < b, 0.0, 1.0))
+    supported, refuted = judging.directional(low, high, threshold=thr, min_effect=min_effect, side=side)
+    p_claim, p_other = (p_gt, p_lt) if side > 0 else (p_lt, p_gt)
+    degenerate = np.broadcast_to(_all_constant(data), estimate.shape)
+    p_s = judging.consistent(np.minimum(1.0, 2.0 * p_claim), supported, alpha)
+    p_r = judging.consistent(np.minimum(1.0, 2.0 * p_other), refuted, alpha)
+    why = f"{n} {unit}s < {SMALL_N}: t interval of the mean (bootstrap intervals under-cover this small)"
+    return Tested(estimate=estimate, low=low, high=high, p_support=p_s, p_refute=p_r, supported=supported,
+                  refuted=refuted, degenerate=degenerate, method=f"{how}, units: {unit}s", method_reason=why,
+                  confidence_level=level, seed=None)
+
+
+def _all_constant(data) -> np.ndarray:
+    constant = np.ones(data[0].shape[:-1], dtype=bool)
+    for sample in data:
+        constant = constant & (np.ptp(sample, axis=-1) == 0)
+    return constant
+
+
+def status_at(t: Tested, idx) -> Status:
+    if t.refused is not None:
+        return Status.INCONCLUSIVE
+    return judging.status_of(bool(t.supported[idx]), bool(t.refuted[idx]), bool(t.degenerate[idx]))
+
+
+def evidence(t: Tested, idx, *, statistic: str, unit: str, n: int, extra: dict) -> Evidence:
+    dist = () if t.distribution is None else tuple(float(v) for v in np.asarray(t.distribution[idx]).reshape(-1))
+    return Evidence(statistic=statistic, estimate=float(t.estimate[idx]),
+                    confidence_interval=ConfidenceInterval(float(t.low[idx]), float(t.high[idx])), n=int(n),
+                    unit=unit, method=t.method, confidence_level=float(t.confidence_level), seed=t.seed,
+                    p_value=float(t.p_support[idx]), bootstrap_distribution=dist, extra=extra)
+
+
+def judge(t: Tested, thresholds, side: int, *, min_effect: float, quantity: str, unit: str, n: int, labels,
+          batched: bool, alpha: float, extra: dict, reference=None):
+    """Judgements of a :class:`Tested` batch (one per element), with the shared ``extra`` keys."""
+    thresholds = np.broadcast_to(np.asarray(thresholds, dtype=float), t.estimate.shape)
+    indices = list(np.ndindex(t.estimate.shape))
+    if batched and labels is not None and len(labels) != len(indices):
+        raise ValueError(f"got {len(labels)} labels for {len(indices)} columns")
+    out = []
+    for j, idx in enumerate(indices):
+        thr = float(thresholds[idx])
+        lo, hi = float(t.low[idx]), float(t.high[idx])
+        status = status_at(t, idx)
+        rule = judging.directional_rule(quantity, t.confidence_level, side=side, threshold=thr, min_effect=min_effect)
+        if t.refused is not None:
+            reason = t.refused
+        else:
+            reason = judging.directional_reason(status, lo, hi, t.confidence_level, side=side, threshold=thr,
+                                                min_effect=min_effect, degenerate=bool(t.degenerate[idx]))
+        how = (judging.refuted_as(lo, hi, threshold=thr, min_effect=min_effect, side=side)
+               if status is Status.REFUTED else None)
+        ref = thr if reference is None else reference
+        ev = evidence(t, idx, statistic=quantity, unit=unit, n=n, extra={
+            **extra, "alpha": alpha, "threshold": thr, "min_effect": min_effect, "side": "above" if side > 0 else "below",
+            "direction": judging.direction_of(lo, hi, ref), "refuted_as": how, "method_reason": t.method_reason,
+            "p_support": float(t.p_support[idx]), "p_refute": float(t.p_refute[idx])})
+        label = (labels[j] if labels is not None else f"column {j}") if batched else ""
+        out.append(judging.judgement(status, ev, rule, p_value=t.p_support[idx], p_refute=t.p_refute[idx],
+                                     reason=reason, label=label))
+    return tuple(out) if batched else out[0]
