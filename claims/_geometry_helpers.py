@@ -29,7 +29,6 @@ from lmclaims.probes import operators as ops
 from lmclaims.probes.calibration import FinalNormedStates, fit_temperature
 from lmclaims.probes.lens import LensGeometrySet, split_set
 from lmclaims.stats.context import resolve
-from lmclaims.stats.evidence import ConfidenceInterval, Evidence, Judgement, Status
 from lmclaims.stats.resampling import bootstrap
 
 SEED_004 = "004_846e3e4f4ae13819.txt"
@@ -237,78 +236,88 @@ def unavailable_caveat(runs: dict) -> tuple:
     return tuple(f"model {k} unavailable ({v[:120]}); panel claims use the others" for k, v in gone.items())
 
 
-# --- per-text tables behind the assertion helpers ---------------------------------------------------------
-class TextTable:
-    """Per-text (Ḡ, D̄) of several rows (models, or models × conditions), addressable by *labels*.
+# --- per-text (Ḡ, D̄) matrices and the statistics the claims test -----------------------------------------
+# Every GD statistic below takes the per-text matrices themselves (texts on axis 0, models on axis 1), so
+# a helper of lmclaims.stats resamples texts — jointly across models, since every model reads the same
+# eval texts in the same order — and its checks run on the data, never on labels.
 
-    The assertion helpers take one 1-D array of per-unit values per member, but the model-level
-    GD_ratio is a ratio of two per-text means. So a member is passed as the array of its texts'
-    labels ``k·N + j + 1`` (row k, text j; > 0 for log scales) and the statistic looks the texts
-    up. Resampling labels = resampling texts, paired across members when the helper is told
-    ``paired=True`` (all rows share the same eval texts, in the same order).
-    """
-
-    def __init__(self, n_texts: int):
-        self.N = int(n_texts)
-        self.G: list[np.ndarray] = []
-        self.D: list[np.ndarray] = []
-
-    def add(self, g_t, d_t) -> np.ndarray:
-        g_t, d_t = np.asarray(g_t, float), np.asarray(d_t, float)
-        if g_t.shape != (self.N,) or d_t.shape != (self.N,) or not (np.isfinite(g_t).all() and np.isfinite(d_t).all()):
-            raise ValueError(f"per-text G, D must be finite arrays of {self.N} texts")
-        k = len(self.G)
-        self.G.append(g_t)
-        self.D.append(d_t)
-        return k * self.N + np.arange(self.N) + 1.0
-
-    def _lookup(self, labels, axis):
-        lab = np.moveaxis(np.asarray(labels), axis, -1).astype(np.int64) - 1
-        k, j = lab // self.N, lab % self.N
-        G, D = np.stack(self.G), np.stack(self.D)
-        return G[k, j], D[k, j]
-
-    def ratio(self, labels, axis=-1):
-        """GD = mean_t Ḡ_t / mean_t D̄_t of the texts behind ``labels`` (explicit ±inf/NaN on D̄ = 0)."""
-        g, d = self._lookup(labels, axis)
-        return ops.gd_ratio(g.mean(axis=-1), d.mean(axis=-1))
-
-    def mean_g(self, labels, axis=-1):
-        return self._lookup(labels, axis)[0].mean(axis=-1)
-
-    def mean_d(self, labels, axis=-1):
-        return self._lookup(labels, axis)[1].mean(axis=-1)
+def gd_data(runs: dict, tag: str = "base", operator: str = STANDIN):
+    """(model names, G [texts, models], D [texts, models]) of lens configuration ``tag``."""
+    models = available(runs)
+    n = {r.n_texts for r in models.values()}
+    if len(n) != 1:
+        raise ValueError(f"models were measured on different numbers of texts: {n}")
+    cols = [per_text_gd(r.lens[tag], r.n_texts, operator) for r in models.values()]
+    G = np.stack([np.asarray(g, float) for g, _ in cols], axis=1)
+    D = np.stack([np.asarray(d, float) for _, d in cols], axis=1)
+    if not (np.isfinite(G).all() and np.isfinite(D).all()):
+        raise ValueError(f"non-finite per-text G or D for lens configuration {tag!r}")
+    return list(models), G, D
 
 
-class DispersionTable:
-    """Between-model spread of log10 GD_ratio under one condition, bootstrapped over texts.
+def log_gd(G, D) -> np.ndarray:
+    """log10 GD_ratio per model: log10(mean_t Ḡ_t / mean_t D̄_t) (the ratio of means over texts, seed 004)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(ops.gd_ratio(np.mean(G, axis=0), np.mean(D, axis=0)))
 
-    Condition c holds per-text (Ḡ, D̄) of every model ([M, N] each); a condition is passed to a
-    helper as labels ``c·N + j + 1`` and the statistic is SD over models of log10(Σ_j Ḡ / Σ_j D̄).
-    """
 
-    def __init__(self, n_texts: int):
-        self.N = int(n_texts)
-        self.G: list[np.ndarray] = []
-        self.D: list[np.ndarray] = []
+def gd_ratio_stat(g, d) -> float:
+    """GD_ratio of one model from its per-text Ḡ_t, D̄_t: mean_t Ḡ_t / mean_t D̄_t."""
+    return float(ops.gd_ratio(np.mean(g), np.mean(d)))
 
-    def add(self, g_mt, d_mt) -> np.ndarray:
-        c = len(self.G)
-        self.G.append(np.asarray(g_mt, float))
-        self.D.append(np.asarray(d_mt, float))
-        return c * self.N + np.arange(self.N) + 1.0
 
-    def sd_log_ratio(self, labels, axis=-1):
-        lab = np.moveaxis(np.asarray(labels), axis, -1).astype(np.int64) - 1
-        c = int(lab.reshape(-1)[0] // self.N)
-        j = lab % self.N
-        g = self.G[c][:, j].mean(axis=-1)          # [M, *batch]
-        d = self.D[c][:, j].mean(axis=-1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.log10(ops.gd_ratio(g, d))
-        return z.std(axis=0, ddof=1)
+gd_ratio_stat.__name__ = "GD_ratio"
 
-    sd_log_ratio.__name__ = "sd_log10_gd_ratio_across_models"
+
+def largest_log_gap(G, D) -> float:
+    """Largest gap between consecutive sorted log10 GD_ratios (decades); the split is re-found on
+    every resample, so the interval accounts for having chosen it."""
+    return float(np.max(np.diff(np.sort(log_gd(G, D)))))
+
+
+largest_log_gap.__name__ = "largest log10 gap between consecutive models"
+
+
+def split_at_largest_gap(G, D, names) -> tuple[list[str], list[str]]:
+    """(upper, lower) model names split at the largest log10 GD gap of these texts."""
+    z = log_gd(G, D)
+    order = np.argsort(z, kind="stable")
+    cut = int(np.argmax(np.diff(z[order]))) + 1
+    return [names[i] for i in order[cut:]], [names[i] for i in order[:cut]]
+
+
+def halves(n_texts: int) -> tuple[slice, slice]:
+    """Texts [0, n/2) choose a split, texts [n/2, n) test it (fixed before looking; the eval texts are
+    in the corpus's pinned order, so the halves are a fixed, data-independent partition)."""
+    h = n_texts // 2
+    return slice(0, h), slice(h, n_texts)
+
+
+def gap_given_split(upper_idx, lower_idx, *, summary=None):
+    """Statistic min_{upper} z_m − max_{lower} z_m, z = log10 of ``summary(G, D)`` per model (default GD)."""
+    summary = summary or (lambda G, D: log_gd(G, D))
+
+    def gap(G, D) -> float:
+        z = summary(G, D)
+        return float(np.min(z[list(upper_idx)]) - np.max(z[list(lower_idx)]))
+    gap.__name__ = "log10 gap min(upper) − max(lower)"
+    return gap
+
+
+def log_mean_g(G, D):
+    return np.log10(np.mean(G, axis=0))
+
+
+def log_mean_d(G, D):
+    return np.log10(np.mean(D, axis=0))
+
+
+def sd_log_gd_difference(Gb, Db, Gc, Dc) -> float:
+    """SD over models of log10 GD uncapped − the same under the cap (ddof 1)."""
+    return float(np.std(log_gd(Gb, Db), ddof=1) - np.std(log_gd(Gc, Dc), ddof=1))
+
+
+sd_log_gd_difference.__name__ = "SD over models of log10 GD_ratio, uncapped − capped"
 
 
 def per_text_gd(features: dict, n_texts: int, operator: str = STANDIN):
@@ -317,43 +326,12 @@ def per_text_gd(features: dict, n_texts: int, operator: str = STANDIN):
 
 
 def ratio_interval(g_t, d_t) -> tuple[float, float, float]:
-    """(GD, low, high): ratio of means over texts with a paired bootstrap interval over texts."""
-    opts = resolve()
+    """(GD, low, high) for plots: ratio of means over texts with a paired BCa interval
+    over texts at the unadjusted 95% level (a picture, not a decision)."""
+    opts = resolve(confidence_level=0.95)
     stat = lambda g, d, axis=-1: ops.gd_ratio(np.mean(g, axis=axis), np.mean(d, axis=axis))  # noqa: E731
     r = bootstrap((np.asarray(g_t, float), np.asarray(d_t, float)), stat, resolved=opts, paired=True)
     return float(r.estimate), float(r.low), float(r.high)
-
-
-# --- judgements without a resampling statistic (arithmetic / exact checks) ---------------------------------
-def exact_judgement(status: Status, *, statistic: str, estimate: float, n: int, unit: str, method: str, rule: str,
-                    reason: str, extra: dict | None = None, caveats=(), p_value=None) -> Judgement:
-    """A judgement decided by arithmetic or an exact check (no sampling): the interval is the point."""
-    ev = Evidence(statistic=statistic, estimate=float(estimate),
-                  confidence_interval=ConfidenceInterval(float(estimate), float(estimate)), n=int(n), unit=unit,
-                  method=method, confidence_level=1.0, seed=None, p_value=p_value, extra=dict(extra or {}))
-    return Judgement(status=status, evidence=ev, rule=rule, p_value=p_value, reason=reason, caveats=tuple(caveats))
-
-
-def inconclusive(statistic: str, reason: str, *, n: int, unit: str, extra=None, caveats=()) -> Judgement:
-    ev = Evidence(statistic=statistic, estimate=float("nan"), confidence_interval=ConfidenceInterval(float("nan"), float("nan")),
-                  n=int(n), unit=unit, method="not computed", confidence_level=0.95, extra=dict(extra or {}))
-    return Judgement(status=Status.INCONCLUSIVE, evidence=ev, rule="needs enough units to decide", p_value=None,
-                     reason=reason, caveats=tuple(caveats))
-
-
-def gd_table(runs: dict, tag: str = "base", operator: str = STANDIN):
-    """TextTable of (Ḡ_t, D̄_t) per model for lens configuration ``tag``; returns (table, labels, values)."""
-    models = available(runs)
-    n = {r.n_texts for r in models.values()}
-    if len(n) != 1:
-        raise ValueError(f"models were measured on different numbers of texts: {n}")
-    table = TextTable(n.pop())
-    labels, values = {}, {}
-    for name, r in models.items():
-        g_t, d_t = per_text_gd(r.lens[tag], r.n_texts, operator)
-        labels[name] = table.add(g_t, d_t)
-        values[name] = (g_t, d_t)
-    return table, labels, values
 
 
 def forest_plot(title: str, estimates: dict, *, series: str = "GD_ratio", ylabel="GD_ratio (ratio of means over texts)",

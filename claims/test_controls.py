@@ -3,7 +3,8 @@
 * ``-k temperature``: one scalar T per model fitted on the HELD-OUT split so that the mean
   final-layer entropy equals 2.5 nats (fixed a priori, see _geometry_helpers); GD_ratio recomputed on
   the eval texts with every layer read at T. "Clusters survive" = the uncalibrated split (largest
-  log-gap) still separates with no overlap.
+  log-gap, chosen on the first half of the eval texts) still separates with a positive gap on the
+  second half (no double dipping: the split is never tested on the texts that chose it).
 * ``-k vocab``: (a) the entropy-only operator on H/ln V, (b) the stand-in on the top-p 0.99 nucleus
   (operator ``v20-topp99``): does the same split survive?
 * ``-k softcap``: c·tanh(z/c) on every model's lens logits, c ∈ {10, 30}; prediction "capped models
@@ -20,13 +21,13 @@ import pytest
 import torch
 
 from claims._geometry_helpers import (CAPS, GGUF_CAVEAT, LENS_CAVEAT, NULL_TEXTS, PERTURB_TOKENS, SEED_002,
-                                      STANDIN_CAVEAT, TARGET_ENTROPY_NATS, DispersionTable, available,
-                                      exact_judgement, forest_plot, gd_table, panel_runs, per_text_gd,
-                                      ratio_interval, unavailable_caveat)
+                                      STANDIN_CAVEAT, TARGET_ENTROPY_NATS, available, forest_plot, gap_given_split,
+                                      gd_data, halves, panel_runs, ratio_interval, sd_log_gd_difference,
+                                      split_at_largest_gap, unavailable_caveat)
 from lmclaims.probes import operators as ops
 from lmclaims.probes import taxonomy as tx
-from lmclaims.stats.assertions import greater, separated
-from lmclaims.stats.evidence import Status
+from lmclaims.stats.directional import statistic_above
+from lmclaims.stats.exact import exact
 
 
 @pytest.fixture
@@ -38,37 +39,39 @@ def _caveats(*extra):
     return (STANDIN_CAVEAT, LENS_CAVEAT, GGUF_CAVEAT, *extra)
 
 
-def _split(runs, tag="base", operator="v20-standin"):
-    """The uncalibrated clusters (largest log10 gap of the baseline stand-in GD_ratios)."""
-    _, _, values = gd_table(runs, tag, operator)
-    z = sorted((np.log10(ratio_interval(*values[m])[0]), m) for m in values)
-    cut = int(np.argmax(np.diff([v for v, _ in z]))) + 1
-    return [m for _, m in z[cut:]], [m for _, m in z[:cut]]
-
-
-def _survives(runs, verdict, tag, operator, *, title, extra_caveats=()):
+def _survives(runs, verdict, tag, operator, *, title, extra_caveats=(), plots=()):
+    """"The clusters survive the control" without double dipping: the split is the uncalibrated
+    stand-in's largest log-gap on the FIRST half of the eval texts; on the SECOND half, under the
+    control readout, the same split must keep a positive gap, min(upper) − max(lower) of log10 GD > 0
+    (``statistic_above``, texts resampled jointly across models)."""
     models = available(runs)
     if len(models) < 2:
         pytest.skip("needs at least two available models")
-    upper, lower = _split(models)
-    table, labels, values = gd_table(models, tag, operator)
-    est = {m: ratio_interval(*values[m]) for m in models}
-    base = {m: ratio_interval(*gd_table(models)[2][m]) for m in models}
-    j = separated(labels, upper=upper, lower=lower, statistic=table.ratio, paired=True, min_gap=0.0, log=True)
-    plot = {"kind": "bars", "title": title, "categories": list(models),
-            "series": {"baseline (stand-in)": [base[m][0] for m in models], "control": [est[m][0] for m in models]},
-            "lo": {"baseline (stand-in)": [base[m][1] for m in models], "control": [est[m][1] for m in models]},
-            "hi": {"baseline (stand-in)": [base[m][2] for m in models], "control": [est[m][2] for m in models]},
+    names, Gb, Db = gd_data(models)
+    _, Gc, Dc = gd_data(models, tag, operator)
+    choose, test = halves(Gb.shape[0])
+    upper, lower = split_at_largest_gap(Gb[choose], Db[choose], names)
+    up, lo = [names.index(m) for m in upper], [names.index(m) for m in lower]
+    j = statistic_above((Gc[test], Dc[test]), gap_given_split(up, lo), 0.0, paired=True,
+                        name=f"second-half texts, {tag} readout, operator {operator}")
+    base = {m: ratio_interval(Gb[:, i], Db[:, i]) for i, m in enumerate(names)}
+    est = {m: ratio_interval(Gc[:, i], Dc[:, i]) for i, m in enumerate(names)}
+    plot = {"kind": "bars", "title": title, "categories": names,
+            "series": {"baseline (stand-in)": [base[m][0] for m in names], "control": [est[m][0] for m in names]},
+            "lo": {"baseline (stand-in)": [base[m][1] for m in names], "control": [est[m][1] for m in names]},
+            "hi": {"baseline (stand-in)": [base[m][2] for m in names], "control": [est[m][2] for m in names]},
             "ylabel": "GD-type ratio", "logy": True}
-    cav = _caveats(*unavailable_caveat(runs), f"clusters from the uncalibrated stand-in: upper {upper}, lower {lower}",
+    cav = _caveats(*unavailable_caveat(runs),
+                   f"split chosen on the uncalibrated stand-in, eval texts {choose.start}–{choose.stop - 1}: upper {upper}, "
+                   f"lower {lower}; tested under the control on texts {test.start}–{test.stop - 1}",
                    f"operator {ops.get_operator(operator).describe()}",
-                   f"{len(models)} models: 'survive' means the same split keeps a positive gap; one side may be "
+                   f"{len(names)} models: 'survive' means the same split keeps a positive gap; one side may be "
                    "a single model", *extra_caveats)
-    verdict.record(j, models=tuple(models), caveats=cav, plots=[plot])
+    verdict.record(j, models=tuple(names), caveats=cav, plots=[plot, *plots])
 
 
 # ---------------------------------------------------------------------------------------------------------
-@pytest.mark.claim("controls.temperature_clusters_survive", source=SEED_002, variant="corrected", version=1,
+@pytest.mark.claim("controls.temperature_clusters_survive", source=SEED_002, variant="corrected", version=2,
                    statement="fit one scalar temperature T per model on a held-out set to match a common mean entropy, "
                              "recompute G and D on the calibrated logits, and see if the two clusters survive")
 def test_temperature_clusters_survive(runs, verdict):
@@ -80,21 +83,11 @@ def test_temperature_clusters_survive(runs, verdict):
              "columns": ["model", "T", "mean final-layer entropy at T=1 (nats)", "at T", "held-out rows"], "rows": rows}
     _survives(runs, verdict, "temp", "v20-standin", title="GD_ratio before / after temperature calibration",
               extra_caveats=(f"T per model: { {m: round(f.temperature, 4) for m, f in fits.items()} }; target "
-                             f"{TARGET_ENTROPY_NATS} nats fixed a priori (ln of PPL 9–19)",))
-    _attach(verdict, table)
-
-
-def _attach(verdict, plot):
-    """Append a plot to the last recorded verdict (the recorder stores plots at record time)."""
-    from lmclaims.pytest_plugin.recorder import VERDICT_PROPERTY, _checked_plots
-    for name, entry in reversed(verdict.item.user_properties):
-        if name == VERDICT_PROPERTY:
-            entry["plots"] = list(entry.get("plots") or []) + _checked_plots([plot])
-            return
+                             f"{TARGET_ENTROPY_NATS} nats fixed a priori (ln of PPL 9–19)",), plots=(table,))
 
 
 # ---------------------------------------------------------------------------------------------------------
-@pytest.mark.claim("controls.vocab_entropy_norm_clusters_survive", source=SEED_002, variant="corrected", version=1,
+@pytest.mark.claim("controls.vocab_entropy_norm_clusters_survive", source=SEED_002, variant="corrected", version=2,
                    statement="Normalizing entropy by log(V) ... removes tokenizer granularity as a hidden variable so the "
                              "split can't be partly a vocab artifact")
 def test_vocab_entropy_norm_clusters(runs, verdict):
@@ -103,7 +96,7 @@ def test_vocab_entropy_norm_clusters(runs, verdict):
     _survives(runs, verdict, "base", "entropy-only", title="stand-in GD vs entropy-only ratio (H/ln V)")
 
 
-@pytest.mark.claim("controls.vocab_topp_clusters_survive", source=SEED_002, variant="corrected", version=1,
+@pytest.mark.claim("controls.vocab_topp_clusters_survive", source=SEED_002, variant="corrected", version=2,
                    statement="computing the geometry over the top-p (say 0.99) mass instead of the full tail removes "
                              "tokenizer granularity as a hidden variable")
 def test_vocab_topp_clusters(runs, verdict):
@@ -115,32 +108,29 @@ def test_vocab_topp_clusters(runs, verdict):
 
 # ---------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("cap", CAPS)
-@pytest.mark.claim("controls.softcap_clusters_by_cap", source=SEED_002, variant="corrected", version=1,
+@pytest.mark.claim("controls.softcap_clusters_by_cap", source=SEED_002, variant="corrected", version=2,
                    statement="Prediction: a softcapped model will cluster by the cap, not by its corpus.")
 def test_softcap_spread_shrinks(cap, runs, verdict):
-    """SD across models of log10 GD_ratio, uncapped minus capped > 0 (``greater``, paired over texts;
-    both readouts come from the same sampled points of the same forward pass)."""
+    """SD across models of log10 GD_ratio, uncapped minus capped > 0 (``statistic_above`` of the
+    difference, texts resampled jointly: both readouts come from the same sampled points of the same
+    forward pass)."""
     models = available(runs)
     if len(models) < 2:
         pytest.skip("needs at least two available models")
-    n = {r.n_texts for r in models.values()}.pop()
-    table = DispersionTable(n)
-    per = {}
-    for tag in ("base", f"cap{cap:g}"):
-        g, d = zip(*(per_text_gd(r.lens[tag], r.n_texts) for r in models.values()))
-        per[tag] = table.add(np.stack(g), np.stack(d))
-    j = greater(per["base"], per[f"cap{cap:g}"], paired=True, statistic=table.sd_log_ratio,
-                names=("SD log10 GD uncapped", f"SD log10 GD cap {cap:g}"))
-    est = {m: ratio_interval(*per_text_gd(r.lens[f"cap{cap:g}"], r.n_texts)) for m, r in models.items()}
+    names, Gb, Db = gd_data(models)
+    _, Gc, Dc = gd_data(models, f"cap{cap:g}")
+    j = statistic_above((Gb, Db, Gc, Dc), sd_log_gd_difference, 0.0, paired=True,
+                        name=f"per-text Ḡ, D̄ uncapped and under c = {cap:g}")
+    est = {m: ratio_interval(Gc[:, i], Dc[:, i]) for i, m in enumerate(names)}
     plot = forest_plot(f"GD_ratio under softcap c = {cap:g} (stand-in)", est)
-    verdict.record(j, models=tuple(models), label=f"c={cap:g}", plots=[plot],
+    verdict.record(j, models=tuple(names), label=f"c={cap:g}", plots=[plot],
                    caveats=_caveats(*unavailable_caveat(runs),
-                                    f"{len(models)} models: SD over so few models is a crude spread measure",
+                                    f"{len(names)} models: SD over so few models is a crude spread measure",
                                     "no offline model has a native cap (Gemma 3 dropped it); caps are imposed on the "
                                     "lens logits, which tests the operator's sensitivity, not a model trained with a cap"))
 
 
-@pytest.mark.claim("controls.softcap_native_applied", source=SEED_002, variant="corrected", version=1,
+@pytest.mark.claim("controls.softcap_native_applied", source=SEED_002, variant="corrected", version=2,
                    statement="Gemma applies final-logit softcapping - a tanh cap on the logits - which structurally "
                              "bounds exactly the concentration/competition geometry your G and D measure.")
 def test_softcap_native_cap_applied(verdict):
@@ -175,9 +165,9 @@ def test_softcap_native_cap_applied(verdict):
             assert float(logits.abs().max()) <= cap + 1e-4
     lm.free()
     ok = cap == 30.0 and worst < 1e-4
-    j = exact_judgement(Status.SUPPORTED if ok else Status.REFUTED, statistic="max |lens − model| (entropy, p1), last layer",
-                        estimate=worst, n=len(texts), unit="text", method="exact comparison on a synthetic Gemma-2",
-                        rule="supported if the adapter reads cap = 30 and the last-layer lens matches the model's capped "
+    j = exact(bool(ok), statistic="max |lens − model| (entropy, p1), last layer",
+              estimate=worst, n=len(texts), unit="text", method="exact comparison on a synthetic Gemma-2",
+              rule="supported if the adapter reads cap = 30 and the last-layer lens matches the model's capped "
                              "distribution within 1e-4",
                         reason=f"cap read = {cap}, max difference {worst:.2e}",
                         extra={"cap": cap, "max_abs_diff": worst})
@@ -186,7 +176,7 @@ def test_softcap_native_cap_applied(verdict):
 
 
 # ---------------------------------------------------------------------------------------------------------
-@pytest.mark.claim("controls.perturbation_null", source=SEED_002, variant="corrected", version=1,
+@pytest.mark.claim("controls.perturbation_null", source=SEED_002, variant="corrected", version=2,
                    statement="Add a zero / identity-perturbation null that must produce no change - it proves the "
                              "measurement path itself isn't manufacturing the effect.")
 def test_null_zero_noise_changes_nothing(request, model_pool, measure, verdict):
@@ -209,9 +199,9 @@ def test_null_zero_noise_changes_nothing(request, model_pool, measure, verdict):
             diffs[f"{m} {arm}"] = {"arrays": chk.describe(), "max_occupancy_shift": shift}
             ok &= chk.identical and shift == 0.0
             worst = max(worst, shift, *chk.max_abs_diff.values())
-    j = exact_judgement(Status.SUPPORTED if ok else Status.REFUTED, statistic="max |σ=0 run − reference| over all arrays",
-                        estimate=worst, n=len(models), unit="model", method="bitwise comparison (numpy.array_equal)",
-                        rule="supported if every array of the σ = 0 runs equals the reference bit for bit and no state "
+    j = exact(bool(ok), statistic="max |σ=0 run − reference| over all arrays",
+              estimate=worst, n=len(models), unit="model", method="bitwise comparison (numpy.array_equal)",
+              rule="supported if every array of the σ = 0 runs equals the reference bit for bit and no state "
                              "occupancy moves; refuted on any difference",
                         reason="; ".join(f"{k}: {v['arrays']}" for k, v in diffs.items()), extra={"checks": diffs})
     verdict.record(j, models=tuple(models), caveats=(*unavailable_caveat(runs),
