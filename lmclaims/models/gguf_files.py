@@ -84,7 +84,9 @@ def _verified_stamp(path: Path) -> Path:
     return cache_root() / "gguf" / "verified" / (hashlib.sha256(str(path).encode()).hexdigest()[:24] + ".json")
 
 
-def _check(path: Path, entry: PanelEntry) -> None:
+def _check(path: Path, entry: PanelEntry, *, remember: bool = True) -> None:
+    """Size and full sha256 of ``path`` against the panel; ``remember``: trust an earlier check of the
+    same path, size and mtime (used for installed files; a cached copy is hashed on every use)."""
     want_sha, want_size = entry.gguf["sha256"], int(entry.gguf["size"])
     st = path.stat()
     if st.st_size != want_size:
@@ -92,7 +94,7 @@ def _check(path: Path, entry: PanelEntry) -> None:
                            f"reinstall with: {entry.install_command} --force-reinstall")
     stamp = _verified_stamp(path)
     ident = {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": want_sha}
-    if stamp.exists():
+    if remember and stamp.exists():
         try:
             if json.loads(stamp.read_text()) == ident:
                 return
@@ -102,6 +104,8 @@ def _check(path: Path, entry: PanelEntry) -> None:
     if got != want_sha:
         raise CorruptModel(f"{entry.name}: sha256 of {path} is {got}, expected {want_sha} "
                            f"(corrupt or tampered download); reinstall with: {entry.install_command} --force-reinstall")
+    if not remember:
+        return
     try:
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(json.dumps(ident))
@@ -120,7 +124,7 @@ def gguf_file(entry: PanelEntry) -> Path:
     out = cache_root() / "gguf" / entry.gguf["sha256"][:16] / entry.gguf["file"]
     if out.exists():
         try:
-            _check(out, entry)
+            _check(out, entry, remember=False)
             return out
         except CorruptModel as exc:
             msg = f"cached assembled GGUF {out} is corrupt ({exc}); re-assembling it from the installed parts"
@@ -154,5 +158,4 @@ def gguf_file(entry: PanelEntry) -> Path:
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    _check(out, entry)
     return out
