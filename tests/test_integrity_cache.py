@@ -223,3 +223,21 @@ def test_geometry_counts_tied_matrices_once():
     got = digests.loaded_geometry(load_model(SYN["synthetic-qwen2"], device="cpu").model)
     assert got["params"] == SYN["synthetic-qwen2"].params
     assert torch.is_tensor(load_model(SYN["synthetic-qwen2"], device="cpu").model.lm_head.weight)
+
+
+def test_unreadable_fp32_manifest_is_a_permission_error_not_corruption(tmp_path, monkeypatch):
+    (tmp_path / "w").write_bytes(b"abc")
+    digests.write_manifest(tmp_path)
+    real = type(tmp_path).read_text
+
+    def denied(self, *a, **k):
+        if self.name == digests.MANIFEST:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *a, **k)
+    monkeypatch.setattr(type(tmp_path), "read_text", denied)
+    with pytest.raises(PermissionError):
+        digests.verify_manifest(tmp_path)
+    monkeypatch.undo()
+    assert digests.verify_manifest(tmp_path) == []
+    (tmp_path / "extra.bin").write_bytes(b"")
+    assert digests.verify_manifest(tmp_path) == ["extra.bin: not in the manifest"]

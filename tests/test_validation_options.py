@@ -108,3 +108,18 @@ def test_good_panel_file_runs(run, tmp_path):
     good = tmp_path / "panel.toml"
     good.write_text(GOOD_ENTRY)
     run(f"--panel={good}").assert_outcomes(passed=1)
+
+
+def test_panel_geometry_that_disagrees_with_the_model_errors_every_test(run, tmp_path):
+    """d_model = 999 (the loaded model has 64) must not feed a regression: the tests error, naming the field."""
+    bad = tmp_path / "panel.toml"
+    bad.write_text(GOOD_ENTRY.replace("d_model = 64", "d_model = 999"))
+    res = run(f"--panel={bad}")
+    res.assert_outcomes(errors=1)
+    res.stdout.fnmatch_lines(["*PanelMismatch*d_model = 999 in the panel, 64 in the loaded model*"])
+
+
+def test_measurement_cache_that_is_a_file(run, tmp_path):
+    f = tmp_path / "cachefile"
+    f.write_text("x")
+    usage_error(run("--panel", "synthetic", f"--measurement-cache={f}"), "--measurement-cache", "not a directory")

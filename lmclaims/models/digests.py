@@ -60,6 +60,8 @@ def write_manifest(directory: str | Path) -> dict:
 def verify_manifest(directory: str | Path) -> list[str]:
     """Problems found checking ``directory`` against its manifest (empty list = intact).
 
+    A file this user may not read raises ``PermissionError`` (an unreadable shared copy is not corrupt).
+
     >>> import tempfile; d = Path(tempfile.mkdtemp()); _ = (d / "w").write_bytes(b"abc")
     >>> _ = write_manifest(d); verify_manifest(d)
     []
@@ -69,6 +71,8 @@ def verify_manifest(directory: str | Path) -> list[str]:
     directory = Path(directory)
     try:
         files = json.loads((directory / MANIFEST).read_text())["files"]
+    except PermissionError:
+        raise                 # not ours to judge (or delete): the caller decides
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return [f"{MANIFEST} missing or unreadable ({type(exc).__name__})"]
     problems = []

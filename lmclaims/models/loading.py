@@ -209,18 +209,27 @@ def _load_gguf(entry: PanelEntry, fp: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     cached = _fp32_cache_dir(entry, fp)
+    keep = True                       # False: the cached copy is not ours to replace (unreadable to us)
     if (cached / "lmclaims-complete.json").exists():
-        problems = digests.verify_manifest(cached)
-        if not problems:
+        try:
+            problems = digests.verify_manifest(cached)
+        except PermissionError as exc:
+            problems, keep = None, False
+            msg = (f"fp32 cache {cached} is not readable by this user ({exc}); loading from the GGUF file "
+                   "and leaving the cached copy in place")
+            log.warning(msg)
+            warnings.warn(msg, CorruptCacheWarning, stacklevel=2)
+        if problems == []:
             try:
                 tok = AutoTokenizer.from_pretrained(cached)
                 model = AutoModelForCausalLM.from_pretrained(cached, dtype=torch.float32)
                 return model, tok, {"weights_from": "fp32 cache (sha256 verified)"}
             except Exception as exc:  # verified bytes that still do not load: rebuilt, loudly
                 problems = [f"unreadable: {type(exc).__name__}: {exc}"]
-        _corrupt(f"fp32 cache {cached}", problems)
-        if os.access(cached.parent, os.W_OK):
-            shutil.rmtree(cached, ignore_errors=True)
+        if problems:
+            _corrupt(f"fp32 cache {cached}", problems)
+            if os.access(cached.parent, os.W_OK):
+                shutil.rmtree(cached, ignore_errors=True)
     path = gguf_file(entry)
     try:
         with one_gguf_parse():
@@ -233,6 +242,8 @@ def _load_gguf(entry: PanelEntry, fp: str):
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    if not keep:
+        return model, tok, {"weights_from": f"GGUF {path.name} (dequantised; fp32 cache unreadable)"}
     tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
     try:
         shutil.rmtree(tmp, ignore_errors=True)
