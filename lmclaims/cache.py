@@ -7,6 +7,15 @@ Files: ``<root>/measurements/<key[:2]>/<key>.safetensors`` and ``<key>.json``. T
 the full key payload, the array names/shapes and a checksum of the tensor file; a load that finds
 a mismatch (truncated file, different payload = stale entry, unreadable JSON) logs a warning,
 deletes the entry and reports a miss so the caller recomputes.
+
+Shared and read-only caches: an entry this user may not read (PermissionError) is a miss with a
+warning and is never deleted; nothing is deleted from a directory the user cannot write. When an
+entry cannot be written (read-only ``$LMCLAIMS_CACHE``, full disk) the result is kept in memory for
+the rest of the session and one ``ReadOnlyCacheWarning`` says so. Files are written group-readable
+(``g+r`` added to the umask's mode) so a team can share one cache.
+
+Non-finite arrays (NaN/inf) are refused by ``put`` (``NonFiniteMeasurement``): a result that
+overflowed is an error to report, never a value to serve later.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load, save_file
 
 from lmclaims.paths import cache_root
 
@@ -29,6 +38,41 @@ CACHE_SCHEMA = 1
 
 class StaleCacheWarning(UserWarning):
     pass
+
+
+class ReadOnlyCacheWarning(UserWarning):
+    """The cache cannot be written: results are kept in memory for this session only."""
+
+
+class NonFiniteMeasurement(FloatingPointError):
+    """A measurement contains NaN or inf: reported as an error, never cached."""
+
+
+def check_finite(arrays: dict[str, np.ndarray], what: str = "measurement") -> None:
+    """Raise ``NonFiniteMeasurement`` naming the arrays with NaN/inf (floating and complex arrays only).
+
+    >>> try:
+    ...     check_finite({"a": np.array([1.0, np.inf]), "n": np.array([3])}, "probe x")
+    ... except NonFiniteMeasurement as exc:
+    ...     print(exc)
+    probe x: non-finite values in a (1 of 2: 1 inf, 0 NaN); not cached
+    """
+    bad = []
+    for k, v in arrays.items():
+        v = np.asarray(v)
+        if v.dtype.kind in "fc" and not np.isfinite(v).all():
+            n_inf, n_nan = int(np.isinf(v).sum()), int(np.isnan(v).sum())
+            bad.append(f"{k} ({n_inf + n_nan} of {v.size}: {n_inf} inf, {n_nan} NaN)")
+    if bad:
+        raise NonFiniteMeasurement(f"{what}: non-finite values in {', '.join(bad)}; not cached")
+
+
+def _share(path: Path) -> None:
+    """Add group read permission (safetensors and tempfile-style writers may create 0600 files)."""
+    try:
+        path.chmod(path.stat().st_mode | 0o040)
+    except OSError:
+        pass
 
 
 def cache_key(payload: dict) -> str:
@@ -44,20 +88,33 @@ class MeasurementCache:
         self.enabled = enabled
         self.hits = 0
         self.misses = 0
+        self.memory: dict[str, dict[str, np.ndarray]] = {}   # entries the disk could not take
+        self.read_only_reason: str | None = None
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         d = self.root / key[:2]
         return d / f"{key}.safetensors", d / f"{key}.json"
 
     def _drop(self, key: str, why: str) -> None:
-        warnings.warn(f"measurement cache entry {key[:12]} is {why}; recomputing", StaleCacheWarning, stacklevel=3)
-        for p in self._paths(key):
-            p.unlink(missing_ok=True)
+        paths = self._paths(key)
+        writable = os.access(paths[0].parent, os.W_OK)
+        warnings.warn(f"measurement cache entry {key[:12]} is {why}; recomputing"
+                      + ("" if writable else " (cache not writable: entry left in place)"),
+                      StaleCacheWarning, stacklevel=3)
+        if writable:
+            for p in paths:
+                try:
+                    p.unlink(missing_ok=True)
+                except OSError:
+                    pass
 
     def get(self, payload: dict) -> dict[str, np.ndarray] | None:
         if not self.enabled:
             return None
         key = cache_key(payload)
+        if key in self.memory:
+            self.hits += 1
+            return {k: v.copy() for k, v in self.memory[key].items()}
         tpath, jpath = self._paths(key)
         if not (tpath.exists() and jpath.exists()):
             self.misses += 1
@@ -65,6 +122,12 @@ class MeasurementCache:
         try:
             meta = json.loads(jpath.read_text())
             blob = tpath.read_bytes()
+        except PermissionError as exc:   # someone else's entry: a miss, never deleted
+            warnings.warn(f"measurement cache entry {key[:12]} is not readable by this user ({exc}); "
+                          "recomputing, entry left in place", StaleCacheWarning, stacklevel=2)
+            self.misses += 1
+            return None
+        try:
             if meta.get("sha256") != hashlib.sha256(blob).hexdigest():
                 self._drop(key, "corrupt (checksum mismatch)")
                 self.misses += 1
@@ -74,8 +137,9 @@ class MeasurementCache:
                 self._drop(key, "stale (provenance differs)")
                 self.misses += 1
                 return None
-            arrays = load_file(str(tpath))
-        except Exception as exc:  # unreadable JSON, truncated safetensors, ...
+            arrays = load(blob)
+            check_finite(arrays, f"cache entry {key[:12]}")
+        except Exception as exc:  # unreadable JSON, truncated safetensors, non-finite values, ...
             self._drop(key, f"unreadable ({type(exc).__name__}: {exc})")
             self.misses += 1
             return None
@@ -83,17 +147,39 @@ class MeasurementCache:
         return arrays
 
     def put(self, payload: dict, arrays: dict[str, np.ndarray]) -> None:
+        check_finite(arrays, f"probe {payload.get('probe', '?')}")
         if not self.enabled:
             return
         key = cache_key(payload)
+        if self.read_only_reason is None:
+            try:
+                self._write(key, payload, arrays)
+                return
+            except OSError as exc:
+                self.read_only_reason = f"{type(exc).__name__}: {exc}"
+                warnings.warn(f"measurement cache {self.root} cannot be written ({self.read_only_reason}); "
+                              "existing entries are still used, new results are kept in memory for this "
+                              "session only", ReadOnlyCacheWarning, stacklevel=2)
+        self.memory[key] = {k: np.array(v, copy=True) for k, v in arrays.items()}
+
+    def _write(self, key: str, payload: dict, arrays: dict[str, np.ndarray]) -> None:
         tpath, jpath = self._paths(key)
         tpath.parent.mkdir(parents=True, exist_ok=True)
         tmp = tpath.with_name(tpath.name + f".tmp{os.getpid()}")
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
-        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-        os.replace(tmp, tpath)
-        meta = {"payload": payload, "sha256": digest,
-                "arrays": {k: [list(v.shape), str(v.dtype)] for k, v in arrays.items()}}
         jtmp = jpath.with_name(jpath.name + f".tmp{os.getpid()}")
-        jtmp.write_text(json.dumps(meta, sort_keys=True, default=str))
-        os.replace(jtmp, jpath)
+        try:
+            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
+            digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+            _share(tmp)
+            os.replace(tmp, tpath)
+            meta = {"payload": payload, "sha256": digest,
+                    "arrays": {k: [list(v.shape), str(v.dtype)] for k, v in arrays.items()}}
+            jtmp.write_text(json.dumps(meta, sort_keys=True, default=str))
+            _share(jtmp)
+            os.replace(jtmp, jpath)
+        finally:
+            for t in (tmp, jtmp):
+                try:
+                    t.unlink(missing_ok=True)
+                except OSError:
+                    pass

@@ -22,6 +22,43 @@ class EmptyCorpus(ValueError):
     pass
 
 
+class CorpusError(ValueError):
+    """A corpus that cannot be used as a set of independent units (duplicate ids, invalid text)."""
+
+
+def _lone_surrogate(text: str) -> int | None:
+    """Index of the first lone UTF-16 surrogate (U+D800..U+DFFF) in ``text``, or None.
+
+    JSON allows ``"\\ud800"`` escapes that decode to a code point no UTF-8 encoder accepts; such a
+    text would crash (or be silently altered by) a tokenizer later.
+
+    >>> _lone_surrogate("ok \\u00e9"), _lone_surrogate("bad \\ud800")
+    (None, 4)
+    """
+    for i, ch in enumerate(text):
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            return i
+    return None
+
+
+def check_texts(ids: list[str], texts: list[str], where: str) -> None:
+    """Reject duplicate ids, non-string or empty texts and lone surrogates, naming ``where`` and the id."""
+    seen: dict[str, int] = {}
+    for n, (i, t) in enumerate(zip(ids, texts)):
+        if not isinstance(i, str) or not i:
+            raise CorpusError(f"corpus {where}: record {n + 1} has no string 'id' (got {i!r})")
+        if i in seen:
+            raise CorpusError(f"corpus {where}: duplicate id {i!r} (records {seen[i] + 1} and {n + 1}); "
+                              "texts are the bootstrap's independent units and need unique ids")
+        seen[i] = n
+        if not isinstance(t, str):
+            raise CorpusError(f"corpus {where}: text {i!r} is not a string (got {type(t).__name__})")
+        pos = _lone_surrogate(t)
+        if pos is not None:
+            raise CorpusError(f"corpus {where}: text {i!r} contains a lone surrogate U+{ord(t[pos]):04X} at "
+                              f"character {pos} (not valid Unicode text; fix the \\u escape in the file)")
+
+
 @dataclass(frozen=True)
 class Corpus:
     name: str
@@ -76,8 +113,9 @@ def corpus_from_texts(texts: list[str], name: str = "inline") -> Corpus:
     """A corpus from a list of strings (tests, user scripts)."""
     if not texts:
         raise EmptyCorpus("empty corpus: no texts given")
-    blob = json.dumps(texts).encode()
     n = len(texts)
+    check_texts([f"t{i:04d}" for i in range(n)], list(texts), name)
+    blob = json.dumps(texts).encode()
     return Corpus(name, tuple(f"t{i:04d}" for i in range(n)), tuple(texts), ("prose",) * n,
                   ("eval",) * n, hashlib.sha256(blob).hexdigest(), "inline")
 
@@ -87,9 +125,24 @@ def load_corpus(path: str | Path = DEFAULT_CORPUS) -> Corpus:
     if not path.exists():
         raise FileNotFoundError(f"corpus file {path} not found")
     raw = path.read_bytes()
-    rows = [json.loads(line) for line in raw.decode("utf-8").splitlines() if line.strip()]
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"corpus {path}: not UTF-8 ({exc})") from None
+    rows = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise CorpusError(f"corpus {path}: line {n} is not JSON ({exc})") from None
+        if not isinstance(row, dict):
+            raise CorpusError(f"corpus {path}: line {n} is not a JSON object")
+        rows.append(row)
     if not rows:
         raise EmptyCorpus(f"corpus {path} has no texts")
+    check_texts([r.get("id") for r in rows], [r.get("text", "") for r in rows], str(path))
     for r in rows:
         if not str(r.get("text", "")).strip():
             raise EmptyCorpus(f"corpus {path}: text {r.get('id')!r} is empty")

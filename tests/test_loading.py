@@ -16,6 +16,8 @@ from lmclaims.models.loading import fingerprint, load_model
 from lmclaims.models.panel import PanelEntry, UnknownModel, load_panel, select
 from tests.real_models import entry
 
+pytest_plugins = ["pytester"]
+
 
 def _entry(**kw):
     base = dict(name="x", lab="l", family="f", arch="llama", params=1, layers=1, d_model=1, heads=1, kv_heads=1,
@@ -110,7 +112,7 @@ def test_unknown_model_is_a_skip_with_reason(pytester):
     import os
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     pytester.syspathinsert(root)
-    res = pytester.runpytest("--panel", str(panel), "-rs", "-p", "no:cacheprovider")
+    res = pytester.runpytest(f"--panel={panel}", "-rs", "-p", "no:cacheprovider")
     res.assert_outcomes(skipped=1)
     res.stdout.fnmatch_lines(["*ghost*pip install --no-deps ghost-weights==9.9*"])
 

@@ -13,7 +13,10 @@ position only (``logits_to_keep=1``): every vocabulary quantity is computed by t
 (``lmclaims.engine.lens``), which reproduces the model's logits at the last block (tested).
 
 Cached results are keyed by model fingerprint, corpus view hash, probe name/version/params,
-dtype, device type, batch size and intervention — see ``lmclaims.cache``.
+dtype, device type, batch size and intervention — see ``lmclaims.cache``. The model fingerprint of
+a loaded model covers its BOS policy, tokenizer digest and weights digest (``LoadedModel``); the
+view hash covers the text ids, corpus sha256 and token window. A probe result with NaN or inf is
+an error (``NonFiniteMeasurement``), never returned or cached.
 """
 
 from __future__ import annotations
@@ -27,13 +30,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lmclaims.cache import MeasurementCache
+from lmclaims.cache import MeasurementCache, NonFiniteMeasurement, check_finite
 from lmclaims.corpus import CorpusView, EmptyCorpus
 from lmclaims.engine.interventions import Intervention, NoIntervention, current_text_ids
 
 
 class NonFiniteActivations(FloatingPointError):
     pass
+
+
+__all__ = ["measure", "provenance", "NonFiniteActivations", "NonFiniteMeasurement", "RunInfo", "Batch"]
 
 
 @dataclass
@@ -223,6 +229,7 @@ def _measure(lm, view: CorpusView, probes: list, *, intervention: Intervention |
         arrays = acc.finish()
         if not arrays or any(v.size == 0 for v in arrays.values()):
             raise EmptyCorpus(f"{lm.name}: probe {p.name} produced an empty measurement")
+        check_finite(arrays, f"{lm.name}: probe {p.name} under {intervention.describe()}")
         results[p.name] = arrays
         info.computed.append(p.name)
         if cache is not None:

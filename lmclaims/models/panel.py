@@ -26,6 +26,10 @@ class UnknownModel(KeyError):
         return str(self.args[0])
 
 
+class PanelError(ValueError):
+    """A panel file that cannot be used: the message names the file, the entry and the field."""
+
+
 @dataclass(frozen=True)
 class GGUFPart:
     dist: str
@@ -93,20 +97,58 @@ class PanelEntry:
 
 
 _FIELDS = set(PanelEntry.__dataclass_fields__)
+_REQUIRED = ("name", "lab", "family", "arch", "params", "layers", "d_model", "heads", "kv_heads", "vocab")
+_POSITIVE_INT = ("params", "layers", "d_model", "heads", "kv_heads", "vocab")
+_TYPES = {"name": str, "lab": str, "family": str, "arch": str, "norm": str, "relation": str, "source": str,
+          "tied_embeddings": bool, "bos": bool, "pip_no_deps": bool, "notes": str, "device_map": str,
+          "dtype": str, "tuned_from": str, "logit_softcap": (int, float), "gguf": dict, "hub": dict,
+          "synthetic": dict, "extra": dict, "requirements": list, "caveats": list}
+_CHOICES = {"norm": ("pre", "post"), "relation": ("base", "instruct", "sft", "rlhf"),
+            "source": ("gguf", "hub", "synthetic"), "dtype": ("float32", "bfloat16", "float16")}
+_SOURCE_FIELDS = {"gguf": {"file": str, "size": int, "sha256": str, "parts": list}, "hub": {"id": str},
+                  "synthetic": {"model_type": str}}
 
 
-def _entry(raw: dict, panel: str) -> PanelEntry:
+def _entry(raw: dict, where: str, index: int) -> PanelEntry:
+    """Check one ``[[model]]`` table field by field; PanelError names file, entry and field."""
+    label = f"{where}: [[model]] #{index + 1} ({raw.get('name', '<no name>')!r})"
+
+    def bad(field: str, why: str):
+        return PanelError(f"{label}: field {field!r} {why}")
+
     unknown = set(raw) - _FIELDS
     if unknown:
-        raise ValueError(f"panel {panel!r}: entry {raw.get('name')!r} has unknown keys {sorted(unknown)}")
+        raise bad(sorted(unknown)[0], f"is not a panel field (unknown keys {sorted(unknown)}; "
+                                      f"known: {', '.join(sorted(_FIELDS))})")
+    for f in _REQUIRED:
+        if f not in raw:
+            raise bad(f, "is missing (required)")
+    for f, value in raw.items():
+        want = int if f in _POSITIVE_INT else _TYPES.get(f)
+        if want is not None and (not isinstance(value, want) or (want is int and isinstance(value, bool))):
+            raise bad(f, f"must be {getattr(want, '__name__', 'a number')}, got {value!r}")
+        if f in _POSITIVE_INT and value <= 0:
+            raise bad(f, f"must be a positive integer, got {value}")
+        if f in _CHOICES and value not in _CHOICES[f]:
+            raise bad(f, f"must be one of {', '.join(_CHOICES[f])}, got {value!r}")
+    if raw["kv_heads"] > raw["heads"] or raw["heads"] % raw["kv_heads"]:
+        raise bad("kv_heads", f"must divide heads ({raw['heads']}), got {raw['kv_heads']}")
     raw = dict(raw)
     for key in ("requirements", "caveats"):
         raw[key] = tuple(raw.get(key, ()))
     sources = [s for s in ("gguf", "hub", "synthetic") if raw.get(s)]
     if len(sources) != 1 or raw.get("source", sources[0] if sources else None) != (sources[0] if sources else None):
-        raise ValueError(f"panel {panel!r}: entry {raw.get('name')!r} needs exactly one of [gguf|hub|synthetic] "
-                         f"matching source=; found {sources}")
+        raise bad("source", f"needs exactly one of [model.gguf] / [model.hub] / [model.synthetic] matching "
+                            f"source=; found {sources}")
     raw["source"] = sources[0]
+    for f, t in _SOURCE_FIELDS[raw["source"]].items():
+        value = raw[raw["source"]].get(f)
+        if not isinstance(value, t) or isinstance(value, bool):
+            raise bad(f"{raw['source']}.{f}", f"must be {t.__name__}, got {value!r}")
+    if raw["source"] == "gguf":
+        for j, part in enumerate(raw["gguf"]["parts"]):
+            if not isinstance(part, dict) or set(part) != {"dist", "version", "path"}:
+                raise bad(f"gguf.parts[{j}]", f"must be {{dist, version, path}}, got {part!r}")
     return PanelEntry(**raw)
 
 
@@ -115,18 +157,36 @@ def available_panels() -> list[str]:
 
 
 def load_panel(name_or_path: str | Path) -> list[PanelEntry]:
-    """Entries of a panel by name (``offline``) or path to a TOML file."""
+    """Entries of a panel by name (``offline``) or path to a TOML file.
+
+    An unknown name raises ``FileNotFoundError`` with the close names; a TOML syntax error, a
+    missing or mistyped field raise ``PanelError`` naming the file (and entry and field).
+    """
     path = Path(name_or_path)
     if not path.suffix:
         path = PANEL_DIR / f"{name_or_path}.toml"
     if not path.exists():
-        raise FileNotFoundError(f"no panel {str(name_or_path)!r}; known panels: {', '.join(available_panels())}")
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    entries = [_entry(m, path.stem) for m in data.get("model", [])]
+        import difflib
+        known = available_panels()
+        close = difflib.get_close_matches(str(name_or_path), known, n=3, cutoff=0.5)
+        raise FileNotFoundError(f"no panel {str(name_or_path)!r}; known panels: {', '.join(known)} "
+                                f"(or a path to a .toml file)" + (f"; did you mean {', '.join(close)}?" if close else ""))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise PanelError(f"panel file {path}: TOML syntax error: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise PanelError(f"panel file {path}: not UTF-8 ({exc})") from None
+    models = data.get("model", [])
+    if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
+        raise PanelError(f"panel file {path}: 'model' must be an array of tables ([[model]])")
+    if not models:
+        raise PanelError(f"panel file {path}: no [[model]] entries")
+    entries = [_entry(m, str(path), i) for i, m in enumerate(models)]
     names = [e.name for e in entries]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
-        raise ValueError(f"panel {path.stem!r}: duplicate model names {sorted(dupes)}")
+        raise PanelError(f"panel file {path}: field 'name': duplicate model names {sorted(dupes)}")
     return entries
 
 
@@ -143,11 +203,20 @@ def select(entries: list[PanelEntry], patterns: list[str] | None) -> list[PanelE
         hits = [e for e in entries if fnmatch.fnmatchcase(e.name, pat)]
         if not hits:
             import difflib
-            close = difflib.get_close_matches(pat, names, n=3)
+            close = _close(pat, names)
             raise UnknownModel(f"no model matches {pat!r} in this panel; known: {', '.join(names)}"
                                + (f"; did you mean {', '.join(close)}?" if close else ""))
         chosen += [h for h in hits if h not in chosen]
     return chosen
+
+
+def _close(pattern: str, names: list[str]) -> list[str]:
+    """Names close to ``pattern`` (difflib), plus names starting with its glob-free prefix."""
+    import difflib
+    stem = pattern.split("*")[0].split("?")[0].split("[")[0]
+    prefixed = [n for n in names if stem and n.startswith(stem[: max(3, len(stem) - 1)])]
+    close = difflib.get_close_matches(pattern.replace("*", ""), names, n=3, cutoff=0.5)
+    return list(dict.fromkeys(prefixed[:3] + close))[:4]
 
 
 def find(name: str, panels: list[str] | None = None) -> PanelEntry:

@@ -2,7 +2,8 @@
 
 Both the per-model ``model`` fixture and panel-level claims (which visit every model in turn)
 go through one pool per session, so a run never holds two models at once (the 1.5B alone peaks
-at 8.8 GB). Failures to load are remembered per name, so an unavailable model costs one attempt.
+at 8.8 GB). Failures to load are remembered per name, so an unavailable model costs one attempt
+(a ``PanelMismatch`` is remembered too: every test of that model then errors with the same message).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 
 import torch
 
-from lmclaims.models.loading import CorruptModel, LoadedModel, ModelUnavailable, load_model
+from lmclaims.models.loading import CorruptModel, LoadedModel, ModelUnavailable, PanelMismatch, load_model
 from lmclaims.models.panel import PanelEntry
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class ModelPool:
         try:
             lm = load_model(self.entries[name], device=self.device, dtype=self.dtype,
                             trust_remote_code=self.trust_remote_code)
-        except (ModelUnavailable, CorruptModel) as exc:
+        except (ModelUnavailable, CorruptModel, PanelMismatch) as exc:
             self.failures[name] = exc
             raise
         self.current = lm
