@@ -227,8 +227,9 @@ def missing(base: Baseline, doc: dict, tests: dict) -> list[dict]:
             test = ran.get(entry.get("nodeid"))
             if key in present or test is None:
                 continue
-            why = (f"its test {test['outcome']}: {test['reason']}" if test["outcome"] != "passed" or test["reason"]
-                   else "its test ran and no longer records it")
+            keys = test.get("verdict_keys", []) + test.get("measurement_keys", [])
+            why = (f"its test ran and no longer records it (it recorded {', '.join(keys)})" if keys
+                   else f"its test {test['outcome']}: {test['reason']}")
             out.append({"key": key, "kind": kind, "nodeid": entry.get("nodeid"), "reason": why,
                         "old_status": entry.get("status"), "old_estimate": entry.get("estimate")})
     return out
