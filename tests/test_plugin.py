@@ -104,7 +104,7 @@ def test_layers(verdict):
     verdict.record(assertions.above(X, 1.0), label="layer 0")
     verdict.record(assertions.above(X, 1.2), label="layer 1")
 
-@pytest.mark.claim("demo.dup")
+@pytest.mark.claim("demo.dup", verdicts=2)
 def test_duplicate(verdict):
     verdict.record(assertions.above(X, 1.0))
     verdict.record(assertions.above(X, 1.0))

@@ -67,12 +67,18 @@ def check_paths(config: pytest.Config, report_dir: Path) -> None:
 
 
 def _writable(directory: Path, what: str) -> None:
+    """Check that ``directory`` can be created and written, leaving nothing behind: a temporary
+    file is made in it, or in its nearest existing ancestor when it does not exist yet."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".lmclaims-write-check-"):
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is not a directory")
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".lmclaims-write-check-"):
             pass
     except OSError as exc:
-        raise pytest.UsageError(f"{what} {directory} is not writable: {exc.strerror or exc}") from None
+        raise pytest.UsageError(f"{what} {directory} is not writable: {exc}") from None
 
 
 def run_option(config: pytest.Config, name: str):
