@@ -6,7 +6,9 @@
     Merge the claims.json of several shards (``--claims-shard K/N`` runs) into one report and
     re-apply the multiple-comparison correction over the merged families; renders OUT.html too.
 ``compare OLD.json NEW.json``
-    Print verdict changes matched by key (old status → new status, estimate/CI change).
+    Name both runs (file, created date, git commit, complete or not), then print verdict changes
+    matched by key (old status → new status, estimate/CI change). Output may be cut by a closed
+    pipe (``| head -1``) without a traceback.
     Exit status 1 if any verdict present in both runs changed status, else 0. Verdicts that only
     exist in one run are listed as added/removed but do not change the exit status.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import sys
 from collections import Counter
@@ -54,7 +57,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Print verdict changes between two runs; 1 if any status changed."""
     from lmclaims.report.compare import compare_reports
 
-    changes = compare_reports(_load(args.old), _load(args.new))
+    old, new = _load(args.old), _load(args.new)
+    changes = compare_reports(old, new)
+    print(f"old: {describe_run(args.old, old)}")
+    print(f"new: {describe_run(args.new, new)}")
     kinds = Counter(c.kind for c in changes)
     for kind, title in (("status", "status changed"), ("estimate", "estimate or CI changed"),
                         ("added", "only in NEW"), ("removed", "only in OLD")):
@@ -66,6 +72,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"{len(changes)} verdict keys: " + ", ".join(
         f"{kinds[k]} {k}" for k in ("status", "estimate", "added", "removed", "unchanged")))
     return EXIT_CHANGED if kinds["status"] else EXIT_OK
+
+
+def describe_run(path: str, doc: dict) -> str:
+    """``PATH (created 2026-12-06T23:00:00+00:00, commit abc1234 dirty)`` for a claims.json."""
+    git = doc.get("git") if isinstance(doc.get("git"), dict) else {}
+    commit = (git.get("commit") or "unknown")[:12] + (" dirty" if git.get("dirty") else "")
+    partial = "" if doc.get("complete", True) is not False else f", INCOMPLETE: {doc.get('incomplete_reason')}"
+    return f"{path} (created {doc.get('created') or 'unknown'}, commit {commit}{partial})"
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -116,6 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"lmclaims {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # the reader went away (`| head -1`): stop quietly; point stdout at devnull so that the
+        # interpreter's final flush does not raise again (Python docs, "Note on SIGPIPE")
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

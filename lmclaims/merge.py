@@ -3,18 +3,20 @@
 ``merge_reports(docs)``: verdicts and tests are concatenated (a verdict key present in two shards
 is an error — the shards overlapped), ``models``/``corpus``/``claims`` are united, and the
 multiple-comparison correction is applied again over the *merged* families (Holm/BH via
-``lmclaims.pytest_plugin.session_report.adjusted_verdicts``), because a family split across shards
-must be corrected as one. Shards must agree on schema, correction, seed and profile; otherwise
-the merge refuses (mixing settings would make one report out of incomparable runs).
+``lmclaims.pytest_plugin.families.adjusted_verdicts``), because a family split across shards
+must be corrected as one, and the suite-level BH line is recomputed. Measurements are
+concatenated like verdicts. Shards must agree on schema, correction, seed, profile and run
+settings; otherwise the merge refuses (mixing settings would make one report out of
+incomparable runs). A shard that is not complete (``"complete": false``) is refused too.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 
-from lmclaims.pytest_plugin.session_report import adjusted_verdicts
+from lmclaims.pytest_plugin.families import adjusted_verdicts, suite_line
 
-_MUST_AGREE = ("schema_version", "correction", "seed", "profile")
+_MUST_AGREE = ("schema_version", "correction", "seed", "profile", "settings")
 
 
 class MergeError(ValueError):
@@ -29,7 +31,10 @@ def merge_reports(docs: list[dict]) -> dict:
         values = {repr(d.get(key)) for d in docs}
         if len(values) > 1:
             raise MergeError(f"shards disagree on {key!r}: {sorted(values)}")
-    verdicts, seen, tests = [], {}, []
+    for i, d in enumerate(docs):
+        if d.get("complete") is False:
+            raise MergeError(f"shard {i} is an incomplete run ({d.get('incomplete_reason')}); re-run it")
+    verdicts, seen, tests, measurements = [], {}, [], []
     models, corpus, claims = {}, {}, {}
     for i, d in enumerate(docs):
         for v in d.get("verdicts", []):
@@ -38,6 +43,11 @@ def merge_reports(docs: list[dict]) -> dict:
                                  "the shards overlap")
             seen[v["key"]] = i
             verdicts.append(v)
+        for m in d.get("measurements", []):
+            if m["key"] in seen:
+                raise MergeError(f"measurement {m['key']!r} appears in two shards: the shards overlap")
+            seen[m["key"]] = i
+            measurements.append(m)
         tests += d.get("tests", [])
         for name, meta in (d.get("models") or {}).items():
             models.setdefault(name, {}).update(meta)
@@ -46,6 +56,7 @@ def merge_reports(docs: list[dict]) -> dict:
             merged = claims.setdefault(cid, dict(c))
             merged["variants"] = sorted(set(merged.get("variants", [])) | set(c.get("variants", [])))
     alpha = 1.0 - float((first.get("profile") or {}).get("confidence_level", 0.95))
+    adjusted = adjusted_verdicts(verdicts, first.get("correction", "holm"), alpha)
     out = dict(first)
     out.update({
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -54,7 +65,10 @@ def merge_reports(docs: list[dict]) -> dict:
                     "run": d.get("run"), "n_verdicts": len(d.get("verdicts", []))} for d in docs],
         "models": models, "corpus": corpus, "claims": claims,
         "tests": sorted(tests, key=lambda t: t.get("nodeid", "")),
-        "verdicts": adjusted_verdicts(verdicts, first.get("correction", "holm"), alpha),
+        "verdicts": adjusted,
+        "measurements": sorted(measurements, key=lambda m: (m.get("nodeid", ""), m.get("index", 0))),
+        "suite": suite_line(adjusted, alpha),
+        "complete": True, "incomplete_reason": None, "drift": None,
         "timings": {"session_seconds": sum((d.get("timings") or {}).get("session_seconds") or 0 for d in docs),
                     "wall_seconds_max": max((d.get("timings") or {}).get("session_seconds") or 0 for d in docs)},
     })

@@ -14,10 +14,13 @@ several verdicts gets the worst (refuted > inconclusive > supported).
 
 Multiple comparisons (``--claims-correction holm|fdr_bh|none``)
 ----------------------------------------------------------------
-A *family* is, by default, all tests of one claim id and variant (e.g. one per model); the
-marker's ``family=`` overrides it, ``verdicts=k`` says each test records k verdicts. Its size
-``m = tests x k`` is counted at collection (over the claim tests of the modules holding the
-selected ones, whatever ``-k`` or node ids select), so it is known before any test runs. The scheme has two stages:
+A *family* is, by default, all tests of one claim id — every variant and every model — so one
+claim gets one chance at alpha; ``primary=True`` on one variant makes only that variant the
+family and the others secondary; ``family=`` names a family explicitly (see
+:mod:`lmclaims.pytest_plugin.claims`). ``verdicts=k`` says a test records at most k verdicts.
+The family size ``m`` (the sum of its tests' ``verdicts``) is counted at collection (over the
+claim tests of the modules holding the selected ones, whatever ``-k`` or node ids select), so it
+is known before any test runs. The scheme has two stages:
 
 1. *While a test runs* the ``verdict`` fixture makes the helpers use the Bonferroni level
    ``1 - alpha/m``. Bonferroni controls the family-wise error rate at alpha without needing the
@@ -26,7 +29,10 @@ selected ones, whatever ``-k`` or node ids select), so it is known before any te
    from its p-value (``p <= alpha/m``) when recorded.
 2. *At session end* (controller) the raw p-values of each family (``Judgement.p_value``: the
    smallest alpha at which the helper's rule says SUPPORTED) are adjusted with Holm (FWER) or
-   Benjamini-Hochberg (FDR) via statsmodels and written into every verdict's ``p_adjusted``.
+   Benjamini-Hochberg (FDR) via statsmodels and written into every verdict's ``p_adjusted``
+   (the refutation p-values likewise into ``p_refute_adjusted``), the family padded to its
+   announced m with p = 1 for members that did not run. A suite-level Benjamini-Hochberg line
+   over every verdict's support p goes to claims.json ``suite`` and the terminal summary.
    Both adjustments satisfy ``p_adjusted <= m * p_raw``, so a test-time SUPPORTED (``p_raw <=
    alpha/m``) stays significant; Holm may additionally flag verdicts as significant that
    Bonferroni left inconclusive (``significant_after_correction`` in claims.json) — the test
@@ -37,8 +43,13 @@ results do not depend on test order, selection or xdist distribution. Profiles
 (``--claims-profile dev|ci|full``; ``ci`` when ``$CI`` is set) set resamples and ``max_texts``.
 Verdicts travel in ``report.user_properties`` and are gathered on the controller; at session end
 ``reports/claims.json`` is written (``lmclaims/report/SCHEMA.md``) and rendered to HTML when
-``lmclaims.report.render`` is available. ``--claims-baseline FILE`` gates status changes
-(``--claims-update-baseline`` writes FILE); ``--claims-compare OLD.json`` lists changes.
+``lmclaims.report.render`` is available; an interrupted or partial run writes
+``claims.partial.json`` instead and leaves the last complete report alone.
+``--claims-baseline FILE`` gates every change (status, measured direction, keys that appear for a
+known claim or disappear from tests that ran; :mod:`lmclaims.pytest_plugin.baseline`) and refuses
+a baseline recorded under other run settings (:mod:`lmclaims.pytest_plugin.run_settings`);
+``--claims-update-baseline`` merges this run's verdicts into FILE; ``--claims-compare OLD.json``
+lists changes.
 
 The implementation lives in :mod:`lmclaims.pytest_plugin`; this module holds the hooks.
 """
@@ -47,10 +58,13 @@ from __future__ import annotations
 
 import pytest
 
-from lmclaims.pytest_plugin import baseline, outcomes, session_report, terminal
-from lmclaims.pytest_plugin.claims import ClaimSpec, FamilyCounter, claim_of
+from pathlib import Path
+
+from lmclaims.pytest_plugin import baseline, outcomes, run_settings, session_report, terminal
+from lmclaims.pytest_plugin.claims import ClaimSpec, FamilyCounter, FamilyError, claim_of
 from lmclaims.pytest_plugin.collector import CLAIM_PROPERTY, STATE_KEY, RunState
-from lmclaims.pytest_plugin.options import SETTINGS_KEY, addoption, header_line, settings_from_config
+from lmclaims.pytest_plugin.options import (RUN_SETTINGS_KEY, SETTINGS_KEY, addoption, check_paths, header_line,
+                                            settings_from_config)
 from lmclaims.pytest_plugin.recorder import VerdictRecorder
 from lmclaims.stats import context
 from lmclaims.stats.profiles import ClaimSettings
@@ -73,17 +87,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     addoption(parser)
 
 
+@pytest.hookimpl(trylast=True)        # after conftests' pytest_configure (torch threads, panel)
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "claim(id, source, statement, variant, version, family, verdicts): "
+    config.addinivalue_line("markers", "claim(id, source, statement, variant, version, family, verdicts, primary): "
                                        "a claim test; records one or more verdicts via the verdict fixture")
-    config.stash[SETTINGS_KEY] = settings_from_config(config)
+    settings = config.stash[SETTINGS_KEY] = settings_from_config(config)
+    run = config.stash[RUN_SETTINGS_KEY] = run_settings.from_config(config, settings)
     config.stash[FAMILIES_KEY] = FamilyCounter()
     config.stash[STATE_KEY] = RunState()
     path, update = config.getoption("claims_baseline"), config.getoption("claims_update_baseline")
     if update and not path:
         raise pytest.UsageError("--claims-update-baseline needs --claims-baseline FILE")
+    if not _is_worker(config):
+        check_paths(config, session_report.report_dir(config))
+        if config.getoption("claims_compare"):
+            config.stash[session_report.COMPARE_KEY] = baseline.load(config.getoption("claims_compare"),
+                                                                     option="--claims-compare")
     if path and not update:
-        config.stash[baseline.BASELINE_KEY] = baseline.load(path)
+        known = config.stash[baseline.BASELINE_KEY] = baseline.load(path)
+        if not _is_worker(config):
+            baseline.check_settings(known, run.to_dict())
+    elif path and update and not _is_worker(config):
+        old = baseline.load(path) if Path(path).exists() else None
+        if old is not None and old.settings is not None and run_settings.differences(old.settings, run.to_dict()):
+            raise pytest.UsageError(
+                f"--claims-update-baseline: {path} was recorded under other run settings; merging this run into it "
+                "would mix incomparable verdicts. Differing settings:\n  "
+                + "\n  ".join(run_settings.differences(old.settings, run.to_dict()))
+                + f"\nDelete {path} to start a new baseline under these settings.")
+        config.stash[session_report.UPDATE_FROM_KEY] = old
     config.pluginmanager.register(_ReportHooks(config), "lmclaims-reports")
 
 
@@ -128,7 +160,7 @@ def pytest_report_teststatus(report, config):
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     config = session.config
     if not _is_worker(config):
-        session_report.finish(config, config.stash[STATE_KEY])
+        session_report.finish(config, config.stash[STATE_KEY], session, exitstatus)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
@@ -154,8 +186,14 @@ def verdict(request: pytest.FixtureRequest):
         pytest.fail("the verdict fixture belongs to claim tests: add @pytest.mark.claim('<claim id>', ...)",
                     pytrace=False)
     settings = request.config.stash[SETTINGS_KEY]
-    size = request.config.stash[FAMILIES_KEY].sizes().get(spec.family, spec.verdicts)
-    recorder = VerdictRecorder(item, spec, settings, size)
+    families = request.config.stash[FAMILIES_KEY]
+    try:
+        family, role = families.family_of(spec)
+    except FamilyError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    size = families.sizes().get(family, spec.verdicts)
+    recorder = VerdictRecorder(item, spec, settings, size, family=family, family_role=role,
+                               run=request.config.stash[RUN_SETTINGS_KEY])
     active = context.ActiveSettings(confidence_level=recorder.confidence_level, n_resamples=settings.n_resamples,
                                     rng=recorder.rng(), method=settings.method)
     with context.using(active):

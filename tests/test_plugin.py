@@ -104,7 +104,7 @@ def test_layers(verdict):
     verdict.record(assertions.above(X, 1.0), label="layer 0")
     verdict.record(assertions.above(X, 1.2), label="layer 1")
 
-@pytest.mark.claim("demo.dup")
+@pytest.mark.claim("demo.dup", verdicts=2)
 def test_duplicate(verdict):
     verdict.record(assertions.above(X, 1.0))
     verdict.record(assertions.above(X, 1.0))
@@ -121,7 +121,7 @@ def test_family_bonferroni_level_and_holm_adjustment(pytester):
     pytester.makepyfile(test_claims=CLAIMS)
     _, doc = run_json(pytester)
     family = [v for v in doc["verdicts"] if v["claim_id"] == "demo.above"]
-    assert len(family) == 4 and {v["family"] for v in family} == {"demo.above@corrected"}
+    assert len(family) == 4 and {v["family"] for v in family} == {"demo.above"}
     for v in family:
         assert v["evidence"]["confidence_level"] == pytest.approx(1 - 0.05 / 4)
         assert v["p_adjusted"] >= v["p_raw"] and v["p_adjusted"] <= 4 * v["p_raw"] + 1e-12
@@ -148,30 +148,33 @@ def test_baseline_update_then_gate(pytester):
     pytester.makepyfile(test_claims=CLAIMS)
     result = pytester.runpytest("-p", "no:cacheprovider", "--claims-baseline", "base.json", "--claims-update-baseline",
                                 "--claims-report-dir", "out")
-    result.stdout.fnmatch_lines(["*baseline written*base.json (6 verdicts)*"])
+    result.stdout.fnmatch_lines(["*baseline written*base.json (6 verdicts*"])
     base = json.loads((pytester.path / "base.json").read_text())
     assert base["verdicts"]["demo.above@corrected:m1"]["status"] == "supported"
+    assert base["settings"]["seed"] == 20261124 and base["verdicts"]["demo.above@corrected:m1"]["direction"] == "above"
 
     unchanged = pytester.runpytest("-p", "no:cacheprovider", "--claims-baseline", "base.json", "--claims-report-dir", "out")
     unchanged.assert_outcomes(passed=4, xfailed=1, skipped=1)      # refuted as recorded: expected, exit 0
     assert unchanged.ret == 0
 
-    del base["verdicts"]["demo.refuted@as-published:m1"]         # a refutation the baseline does not know
+    del base["verdicts"]["demo.refuted@as-published:m1"]         # a refutation of a claim the baseline does not know
     (pytester.path / "base.json").write_text(json.dumps(base))
     new_refutation = pytester.runpytest("-p", "no:cacheprovider", "--claims-baseline", "base.json",
                                         "--claims-report-dir", "out")
     new_refutation.assert_outcomes(passed=4, failed=1, skipped=1)
-    base = json.loads((pytester.path / "out" / "claims.json").read_text())
-    base = {"verdicts": {v["key"]: {"status": v["status"]} for v in base["verdicts"]}}
+    new_refutation.stdout.fnmatch_lines(["*baseline: demo.refuted@as-published:m1 is not in the baseline (new claim)*"])
 
-    base["verdicts"]["demo.above@corrected:m1"]["status"] = "refuted"
-    del base["verdicts"]["demo.above@corrected:m2"]
-    (pytester.path / "base.json").write_text(json.dumps(base))
+    doc = json.loads((pytester.path / "out" / "claims.json").read_text())   # a claims.json is a baseline too
+    doc["verdicts"] = [v for v in doc["verdicts"] if v["key"] != "demo.above@corrected:m2"]
+    for v in doc["verdicts"]:
+        if v["key"] == "demo.above@corrected:m1":
+            v["status"] = "refuted"
+    (pytester.path / "base.json").write_text(json.dumps(doc))
     changed = pytester.runpytest("-p", "no:cacheprovider", "--claims-baseline", "base.json", "--claims-report-dir", "out")
-    changed.assert_outcomes(passed=3, failed=1, xfailed=1, skipped=1)
+    changed.assert_outcomes(passed=2, failed=2, xfailed=1, skipped=1)
     changed.stdout.fnmatch_lines(["*differs from the baseline*", "*- demo.above@corrected:m1: refuted*",
-                                  "*+ demo.above@corrected:m1: supported*",
-                                  "*baseline: demo.above@corrected:m2 is not in the baseline*"])
+                                  "*+ demo.above@corrected:m1: supported*"])
+    changed.stdout.fnmatch_lines(["*+ demo.above@corrected:m2: new verdict key for claim demo.above*"])
 
 
 def test_compare_lists_changes(pytester):
@@ -200,7 +203,8 @@ def _meta(request):
     result, doc = run_json(pytester, "--claims-profile", "ci", "--claims-n-resamples", "999")
     result.stdout.fnmatch_lines(["lmclaims: profile=ci seed=20261124 n_resamples=999 *correction=holm*max_texts=64*"])
     for key in ("schema_version", "lmclaims_version", "created", "git", "command", "profile", "seed", "correction",
-                "run", "environment", "models", "corpus", "claims", "tests", "verdicts", "timings"):
+                "run", "environment", "models", "corpus", "claims", "tests", "verdicts", "timings", "settings",
+                "complete", "incomplete_reason", "drift", "suite", "measurements"):
         assert key in doc
     assert doc["models"] == {"m1": {"name": "m1", "n_layers": 30}} and doc["corpus"]["hash"] == "abc"
     assert doc["run"] == {"panel": None, "device": None, "dtype": None}

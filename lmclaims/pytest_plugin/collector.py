@@ -5,6 +5,7 @@ pytest-xdist run (where fixtures live on workers and only reports reach the cont
 The ``user_properties`` entries lmclaims reads (documented in ``lmclaims/report/SCHEMA.md``):
 
 * ``("lmclaims_verdict", {...})`` — one recorded verdict (added by the ``verdict`` fixture);
+* ``("lmclaims_measurement", {...})`` — one recorded measurement (no verdict);
 * ``("lmclaims_claim", {...})``   — the test's claim marker (added at collection);
 * ``("lmclaims_model", {"name": ..., ...})`` — model metadata, merged by name (other fixtures);
 * ``("lmclaims_corpus", {...})``  — corpus metadata, merged (other fixtures).
@@ -17,11 +18,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from lmclaims.pytest_plugin.outcomes import ERROR_PROPERTY, verdicts_of
+from lmclaims.pytest_plugin.outcomes import ERROR_PROPERTY, MEASURED_PROPERTY, measurements_of, verdicts_of
 
 CLAIM_PROPERTY = "lmclaims_claim"
 MODEL_PROPERTY = "lmclaims_model"
 CORPUS_PROPERTY = "lmclaims_corpus"
+
+#: a test's outcome until its call phase reports: a test that never got there did not pass
+UNFINISHED = "unfinished"
 
 
 @dataclass
@@ -29,6 +33,7 @@ class RunState:
     started: float = field(default_factory=time.time)
     tests: dict = field(default_factory=dict)
     verdicts: list = field(default_factory=list)
+    measurements: list = field(default_factory=list)
     claims: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)
     corpus: dict = field(default_factory=dict)
@@ -38,7 +43,10 @@ class RunState:
     html_path: str | None = None
     notes: list = field(default_factory=list)
     errors: list = field(default_factory=list)
-    baseline_missing: list = field(default_factory=list)
+    baseline_missing: list = field(default_factory=list)     # keys not in the baseline (notes)
+    gate_failures: list = field(default_factory=list)        # session-level gate failures (messages)
+    complete: bool = True
+    incomplete_reason: str = ""
 
     def add(self, report: pytest.TestReport) -> None:
         props = list(report.user_properties)
@@ -52,17 +60,23 @@ class RunState:
             return
         self._add_claim(claim)
         entry = self.tests.setdefault(report.nodeid, {
-            "nodeid": report.nodeid, "outcome": "passed", "duration": 0.0, "claim_id": claim["id"],
-            "variant": claim["variant"], "verdict_keys": [], "reason": ""})
+            "nodeid": report.nodeid, "outcome": UNFINISHED, "duration": 0.0, "claim_id": claim["id"],
+            "variant": claim["variant"], "verdict_keys": [], "measurement_keys": [], "reason": ""})
         entry["duration"] = round(entry["duration"] + float(report.duration or 0.0), 6)
         if report.when == "call":
-            verdicts = verdicts_of(report)
+            verdicts, measurements = verdicts_of(report), measurements_of(report)
             self.verdicts.extend(verdicts)
+            self.measurements.extend(measurements)
             entry["verdict_keys"] = [v["key"] for v in verdicts]
+            entry["measurement_keys"] = [m["key"] for m in measurements]
         outcome = _phase_outcome(report)
-        if outcome is not None and _rank(outcome) > _rank(entry["outcome"]):
+        if outcome is not None and (entry["outcome"] == UNFINISHED or _rank(outcome) > _rank(entry["outcome"])):
             entry["outcome"] = outcome
-            entry["reason"] = _reason(report)
+            entry["reason"] = _reason(report) if outcome != "passed" else ""
+
+    def unfinished(self) -> list[str]:
+        """Tests whose call phase never reported (interrupted, crashed worker)."""
+        return sorted(n for n, t in self.tests.items() if t["outcome"] == UNFINISHED)
 
     def _add_claim(self, claim: dict) -> None:
         known = self.claims.setdefault(claim["id"], {"source": claim.get("source", ""),
@@ -78,6 +92,10 @@ def _phase_outcome(report) -> str | None:
     if report.when == "call":
         if report.failed and any(k == ERROR_PROPERTY for k, _ in report.user_properties):
             return "error"
+        if report.skipped and hasattr(report, "wasxfail"):
+            return "xfailed"
+        if report.passed and any(k == MEASURED_PROPERTY for k, _ in report.user_properties):
+            return "measured"
         return report.outcome
     if report.failed:
         return "error"
@@ -87,10 +105,12 @@ def _phase_outcome(report) -> str | None:
 
 
 def _rank(outcome: str) -> int:
-    return {"passed": 0, "skipped": 1, "failed": 2, "error": 3}.get(outcome, 0)
+    return {"passed": 0, "measured": 0, "xfailed": 1, "skipped": 1, "failed": 2, "error": 3}.get(outcome, 0)
 
 
 def _reason(report) -> str:
+    if getattr(report, "wasxfail", ""):
+        return str(report.wasxfail)[:500]
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return str(longrepr[2])

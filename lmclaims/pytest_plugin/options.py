@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from lmclaims.stats.multiple import CORRECTIONS
 from lmclaims.stats.profiles import DEFAULT_SEED, ClaimSettings, default_profile_name, get_profile, profile_names
 
 SETTINGS_KEY = pytest.StashKey[ClaimSettings]()
+RUN_SETTINGS_KEY = pytest.StashKey["RunSettings"]()
 
 #: options owned by other parts of lmclaims (conftest.py); read when they exist, else None
 RUN_OPTIONS = ("panel", "device", "dtype")
@@ -40,12 +44,41 @@ def settings_from_config(config: pytest.Config) -> ClaimSettings:
     except KeyError as exc:
         raise pytest.UsageError(str(exc.args[0])) from None
     seed = config.getoption("claims_seed")
+    if seed is not None and not 0 <= seed < 2**63:
+        raise pytest.UsageError(f"--claims-seed must be a non-negative integer below 2**63, got {seed}")
     n_resamples = config.getoption("claims_n_resamples")
     if n_resamples is not None and n_resamples < 99:
-        raise pytest.UsageError("--claims-n-resamples must be at least 99")
+        raise pytest.UsageError(f"--claims-n-resamples must be at least 99, got {n_resamples}")
     return profile.with_(seed=DEFAULT_SEED if seed is None else seed,
                          n_resamples=profile.n_resamples if n_resamples is None else n_resamples,
                          correction=config.getoption("claims_correction"))
+
+
+def check_paths(config: pytest.Config, report_dir: Path) -> None:
+    """Output and input paths checked at configure time, before any model loads (issue 13 item 7)."""
+    compare = config.getoption("claims_compare")
+    if compare and not Path(compare).is_file():
+        raise pytest.UsageError(f"--claims-compare {compare}: file does not exist")
+    _writable(report_dir, "--claims-report-dir" if config.getoption("claims_report_dir") else
+              "report directory (set --claims-report-dir)")
+    base = config.getoption("claims_baseline")
+    if base and config.getoption("claims_update_baseline"):
+        _writable(Path(base).resolve().parent, "--claims-baseline (its directory)")
+
+
+def _writable(directory: Path, what: str) -> None:
+    """Check that ``directory`` can be created and written, leaving nothing behind: a temporary
+    file is made in it, or in its nearest existing ancestor when it does not exist yet."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is not a directory")
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".lmclaims-write-check-"):
+            pass
+    except OSError as exc:
+        raise pytest.UsageError(f"{what} {directory} is not writable: {exc}") from None
 
 
 def run_option(config: pytest.Config, name: str):

@@ -6,12 +6,14 @@ worst verdict      outcome
 supported          passed
 refuted            failed, message: claim, estimate, CI, n, unit, rule, reason
 inconclusive       skipped with the reason (``--claims-strict``: failed)
-none recorded      ERROR (a claim test must record at least one verdict)
+only measurements  passed, shown with the status word "measured" (M)
+none recorded      ERROR (a claim test must record at least one verdict or measurement)
 =================  =====================================================================
 
 Severity: refuted > inconclusive > supported. With ``--claims-baseline`` the gate is *drift*: any
-status that differs from the baseline fails the test, whatever the status, with a diff in the
-message; a refuted verdict that the baseline records as refuted is an expected failure (XFAIL,
+status or measured direction that differs from the baseline, and any new key of a claim the
+baseline knows, fails the test, whatever the status, with a diff in the message
+(:mod:`lmclaims.pytest_plugin.baseline`); a refuted verdict that the baseline records as refuted is an expected failure (XFAIL,
 reported with its message), so a project can gate CI on a suite whose claims are partly false.
 A refuted verdict missing from the baseline still fails.
 """
@@ -21,14 +23,19 @@ from __future__ import annotations
 import pytest
 
 from lmclaims.pytest_plugin import baseline
-from lmclaims.pytest_plugin.recorder import VERDICT_PROPERTY
+from lmclaims.pytest_plugin.recorder import MEASUREMENT_PROPERTY, VERDICT_PROPERTY
 from lmclaims.stats.evidence import Status, worst_status
 
 ERROR_PROPERTY = "lmclaims_error"
+MEASURED_PROPERTY = "lmclaims_measured"
 
 
 def verdicts_of(report_or_item) -> list[dict]:
     return [v for k, v in report_or_item.user_properties if k == VERDICT_PROPERTY]
+
+
+def measurements_of(report_or_item) -> list[dict]:
+    return [v for k, v in report_or_item.user_properties if k == MEASUREMENT_PROPERTY]
 
 
 def describe(v: dict) -> str:
@@ -53,8 +60,8 @@ def apply(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo) -
     if call.excinfo is not None:          # the measurement itself failed or skipped: keep pytest's outcome
         return
     config = item.config
-    verdicts = verdicts_of(item)
-    if not verdicts:
+    verdicts, measured = verdicts_of(item), measurements_of(item)
+    if not verdicts and not measured:
         report.outcome = "failed"
         report.longrepr = ("claim test recorded no verdict: call verdict.record(judgement) "
                            "(a claim test that records nothing is an error, never a pass)")
@@ -63,19 +70,26 @@ def apply(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo) -
     messages = []
     recorded = config.stash.get(baseline.BASELINE_KEY, None)
     if recorded is not None:
-        diff = baseline.status_changes(verdicts, recorded)
+        diff = baseline.verdict_changes(verdicts, recorded) + baseline.measurement_changes(measured, recorded)
         if diff:
-            messages.append("verdict status differs from the baseline "
-                            f"{config.getoption('claims_baseline')}:\n" + "\n".join(diff))
+            messages.append(f"differs from the baseline {recorded.path} (status, direction or keys):\n"
+                            + "\n".join(diff))
+    if not verdicts:
+        if messages:
+            report.outcome = "failed"
+            report.longrepr = "\n\n".join(messages)
+        else:
+            report.user_properties.append((MEASURED_PROPERTY, len(measured)))
+        return
     status = worst_status(v["status"] for v in verdicts)
     strict = config.getoption("claims_strict")
     if status is Status.REFUTED or (status is Status.INCONCLUSIVE and strict):
         bad = [v for v in verdicts if v["status"] != Status.SUPPORTED.value]
         head = "claim refuted" if status is Status.REFUTED else "claim inconclusive (--claims-strict)"
-        if not messages and recorded is not None and all(recorded.get(v["key"], {}).get("status") == v["status"]
+        if not messages and recorded is not None and all(recorded.verdicts.get(v["key"], {}).get("status") == v["status"]
                                                          for v in bad):
             report.outcome = "skipped"
-            report.wasxfail = (f"{head}, as recorded in the baseline {config.getoption('claims_baseline')}: "
+            report.wasxfail = (f"{head}, as recorded in the baseline {recorded.path}: "
                                + "; ".join(f"{v['key']} {v['status']}" for v in bad))
             return
         messages.append(head + ":\n" + "\n".join(describe(v) for v in bad))
@@ -91,7 +105,11 @@ def apply(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo) -
 
 
 def teststatus(report) -> tuple | None:
-    """Show a missing verdict as ERROR (E) rather than a plain failure."""
-    if report.when == "call" and report.failed and any(k == ERROR_PROPERTY for k, _ in report.user_properties):
+    """Show a missing verdict as ERROR (E), a measurement-only pass as MEASURED (M)."""
+    if report.when != "call":
+        return None
+    if report.failed and any(k == ERROR_PROPERTY for k, _ in report.user_properties):
         return "error", "E", ("ERROR", {"red": True})
+    if report.passed and any(k == MEASURED_PROPERTY for k, _ in report.user_properties):
+        return "measured", "M", ("MEASURED", {"green": True})
     return None

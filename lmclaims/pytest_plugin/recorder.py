@@ -8,6 +8,17 @@ Inside a claim test the fixture installs the test's resampling settings (see
 * ``n_resamples`` and ``method`` of the active profile;
 * a random stream seeded by ``(global seed, sha256(node id))``: independent of test order and of
   which other tests run, identical under pytest-xdist.
+
+What it accepts (a wrong call raises, naming the claim):
+
+* a :class:`~lmclaims.stats.evidence.Judgement` issued by a helper of :mod:`lmclaims.stats`
+  (:func:`lmclaims.stats.judging.issued`) — never one built in claim code or edited with
+  ``dataclasses.replace``; the only status edit is the recorder's own re-decision at the family
+  level (:meth:`VerdictRecorder._at_family_level`);
+* at most the marker's ``verdicts=`` judgements per test (the family size was announced from it);
+* a :class:`~lmclaims.stats.evidence.Measurement` — a number where the claim predicts nothing:
+  stored in claims.json ``"measurements"``, never a verdict; a test that records only
+  measurements passes with the status word "measured".
 """
 
 from __future__ import annotations
@@ -21,12 +32,15 @@ import numpy as np
 import pytest
 
 from lmclaims.pytest_plugin.claims import ClaimSpec
-from lmclaims.pytest_plugin.options import RUN_OPTIONS, run_option
-from lmclaims.stats.evidence import Judgement, Status, Verdict, _jsonable
+from lmclaims.pytest_plugin.run_settings import RunSettings
+from lmclaims.stats.evidence import Judgement, Measurement, Status, Verdict, _jsonable
+from lmclaims.stats.judging import issued
 from lmclaims.stats.multiple import bonferroni_level
 from lmclaims.stats.profiles import ClaimSettings
 
 VERDICT_PROPERTY = "lmclaims_verdict"
+MEASUREMENT_PROPERTY = "lmclaims_measurement"
+DIRECTIONS = ("above", "below", "unresolved")
 PLOT_KINDS = ("profile", "bars", "curves", "table")
 
 
@@ -34,20 +48,6 @@ def node_seed(seed: int, nodeid: str) -> np.random.SeedSequence:
     """Seed sequence of one test: (global seed, first 8 bytes of sha256(node id))."""
     digest = int.from_bytes(hashlib.sha256(nodeid.encode()).digest()[:8], "little")
     return np.random.SeedSequence([seed, digest])
-
-
-def reproduce_command(config: pytest.Config, nodeid: str, settings: ClaimSettings) -> str:
-    """Shell command that re-runs one test under the same statistical settings."""
-    parts = ["pytest", shlex.quote(nodeid), "--claims-profile", settings.profile, "--claims-seed", str(settings.seed)]
-    if config.getoption("claims_n_resamples") is not None:
-        parts += ["--claims-n-resamples", str(settings.n_resamples)]
-    if settings.correction != "holm":
-        parts += ["--claims-correction", settings.correction]
-    for name in RUN_OPTIONS:
-        value = run_option(config, name)
-        if value is not None:
-            parts += [f"--{name}", shlex.quote(str(value))]
-    return " ".join(parts)
 
 
 class VerdictRecorder:
@@ -63,12 +63,17 @@ class VerdictRecorder:
     verdicts : the verdicts recorded so far.
     """
 
-    def __init__(self, item: pytest.Item, claim: ClaimSpec, settings: ClaimSettings, family_size: int):
+    def __init__(self, item: pytest.Item, claim: ClaimSpec, settings: ClaimSettings, family_size: int, *,
+                 family: str | None = None, family_role: str = "primary", run: RunSettings | None = None):
         self.item = item
         self.claim = claim
         self.settings = settings
-        self.family = claim.family
+        self.family = family or claim.family or claim.id
+        self.family_role = family_role
+        self.run = run or RunSettings(profile=settings.profile, seed=settings.seed, n_resamples=settings.n_resamples,
+                                      correction=settings.correction, max_texts=settings.max_texts)
         self.family_size = max(1, int(family_size))
+        self.measurements: list[dict] = []
         self.confidence_level = bonferroni_level(settings.confidence_level, self.family_size, settings.correction)
         self._seeds = node_seed(settings.seed, item.nodeid)
         self.verdicts: list[Verdict] = []
@@ -81,22 +86,37 @@ class VerdictRecorder:
         """A new generator; the k-th call in a test always gives the same stream."""
         return np.random.default_rng(self._seeds.spawn(1)[0])
 
-    def record(self, judgement: Judgement | Iterable[Judgement], *, models: str | Sequence[str] = (), label: str = "",
-               caveats: Sequence[str] = (), plots: Sequence[dict] | None = None) -> Verdict | list[Verdict]:
-        """Record a judgement (or each of a tuple of judgements) as a verdict of this claim.
+    def record(self, judgement: Judgement | Measurement | Iterable[Judgement], *, models: str | Sequence[str] = (),
+               label: str = "", caveats: Sequence[str] = (), plots: Sequence[dict] | None = None):
+        """Record a judgement (or each of a tuple of judgements) as a verdict of this claim, or a
+        :class:`Measurement` (no verdict) — see the module docstring for what is accepted.
 
         ``models`` defaults to the test's ``model`` parameter when it has one. ``label`` tells
         several verdicts of one test apart (e.g. ``"layer 3"``); each verdict's key
         (claim@variant:models[label]) must be unique within the test. ``plots`` are small
         JSON-able figure specs (``lmclaims/report/SCHEMA.md``), attached to this verdict.
         """
+        if isinstance(judgement, Measurement):
+            return self._record_measurement(judgement, models=models, label=label, plots=plots)
         if not isinstance(judgement, Judgement):
-            items = list(judgement)
+            try:
+                items = list(judgement)
+            except TypeError:
+                items = []
             if not items or not all(isinstance(j, Judgement) for j in items):
-                raise TypeError("verdict.record expects a Judgement (or a non-empty sequence of them)")
+                raise TypeError(f"claim {self.claim.id!r}: verdict.record expects a Judgement from a lmclaims.stats "
+                                f"helper, a Measurement, or a non-empty sequence of Judgements; got {judgement!r:.80}")
             return [self.record(j, models=models, label=" ".join(x for x in (label, j.label) if x),
                                 caveats=caveats, plots=plots if k == 0 else None) for k, j in enumerate(items)]
-        models = (models,) if isinstance(models, str) else tuple(models) or self._default_models()
+        if not issued(judgement):
+            raise TypeError(f"claim {self.claim.id!r} ({self.item.nodeid}): verdict.record got a Judgement that no "
+                            "lmclaims.stats helper issued (built in claim code, or edited with dataclasses.replace); "
+                            "only the helpers of lmclaims.stats may decide a status")
+        if len(self.verdicts) >= self.claim.verdicts:
+            raise ValueError(f"claim {self.claim.id!r} ({self.item.nodeid}): this test records more verdicts than its "
+                             f"marker declares (verdicts={self.claim.verdicts}); the family size m was announced from "
+                             "it, so raise verdicts= on the @pytest.mark.claim marker")
+        models = self._models(models)
         plots = _checked_plots(plots)
         verdict = judgement.to_verdict(self.claim.id, models=models, variant=self.claim.variant,
                                        claim_version=self.claim.version, family=self.family,
@@ -107,9 +127,30 @@ class VerdictRecorder:
         self.verdicts.append(verdict)
         entry = verdict.to_dict()
         entry.update(nodeid=self.item.nodeid, index=len(self.verdicts) - 1, family_size=self.family_size,
-                     command=reproduce_command(self.item.config, self.item.nodeid, self.settings), plots=plots)
+                     family_role=self.family_role, command=self.run.command(self.item.nodeid), plots=plots)
         self.item.user_properties.append((VERDICT_PROPERTY, entry))
         return verdict
+
+    def _record_measurement(self, m: Measurement, *, models, label: str, plots) -> dict:
+        if m.direction not in DIRECTIONS:
+            raise ValueError(f"claim {self.claim.id!r}: a Measurement's direction must be one of {DIRECTIONS}, "
+                             f"got {m.direction!r}")
+        models = self._models(models)
+        label = label or m.label
+        key = Verdict(claim_id=self.claim.id, status=Status.INCONCLUSIVE, evidence=m.evidence, rule="",
+                      models=models, variant=self.claim.variant, label=label).key
+        if any(d["key"] == key for d in self.measurements) or any(v.key == key for v in self.verdicts):
+            raise ValueError(f"measurement {key!r} was already recorded in this test; give each one a label")
+        entry = m.to_dict()
+        entry.update(key=key, claim_id=self.claim.id, claim_version=self.claim.version, variant=self.claim.variant,
+                     models=list(models), label=label, nodeid=self.item.nodeid, index=len(self.measurements),
+                     command=self.run.command(self.item.nodeid), plots=_checked_plots(plots))
+        self.measurements.append(entry)
+        self.item.user_properties.append((MEASUREMENT_PROPERTY, entry))
+        return entry
+
+    def _models(self, models) -> tuple[str, ...]:
+        return (models,) if isinstance(models, str) else tuple(models) or self._default_models()
 
     def _at_family_level(self, verdict: Verdict, judgement: Judgement) -> Verdict:
         """A SUPPORTED judged at a laxer level than 1 - alpha/m is re-decided from its p-value."""

@@ -1,7 +1,13 @@
 """``claims.json`` — the run's source of truth (schema: ``lmclaims/report/SCHEMA.md``).
 
 Built on the controller at session end from :class:`RunState`; families of verdicts get their
-adjusted p-values here (Holm / BH over the p-values of the whole family).
+adjusted p-values here (:mod:`lmclaims.pytest_plugin.families`).
+
+Nothing is lost when a run is interrupted: reports are written atomically (temporary file +
+``os.replace``) and only for runs that finished. An interrupted run (Ctrl-C, ``exitstatus``
+INTERRUPTED), one stopped early (``-x``/``--maxfail``), an internal error, or a run with a test
+whose call phase never reported writes ``claims.partial.json`` (``"complete": false`` and the
+reason) and leaves the last complete ``claims.json``/``claims.html`` and the baseline untouched.
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ import platform
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -21,30 +26,17 @@ import pytest
 import lmclaims
 from lmclaims.pytest_plugin import baseline
 from lmclaims.pytest_plugin.collector import RunState
-from lmclaims.pytest_plugin.options import RUN_OPTIONS, SETTINGS_KEY, run_option
+from lmclaims.pytest_plugin.families import adjusted_verdicts, suite_line
+from lmclaims.pytest_plugin.options import RUN_OPTIONS, RUN_SETTINGS_KEY, SETTINGS_KEY, run_option
 from lmclaims.stats.evidence import _jsonable
-from lmclaims.stats.multiple import adjust
+
+__all__ = ["adjusted_verdicts", "build", "finish", "report_dir"]
 
 SCHEMA_VERSION = 1
+PARTIAL_NAME = "claims.partial.json"
+COMPARE_KEY = pytest.StashKey[baseline.Baseline]()
+UPDATE_FROM_KEY = pytest.StashKey["baseline.Baseline | None"]()
 log = logging.getLogger("lmclaims")
-
-
-def adjusted_verdicts(verdicts: list[dict], correction: str, alpha: float) -> list[dict]:
-    """Copies of the verdict dicts in a stable order, with ``p_adjusted`` filled per family."""
-    out = sorted((dict(v) for v in verdicts), key=lambda v: (v["nodeid"], v.get("index", 0)))
-    families = defaultdict(list)
-    for v in out:
-        families[v.get("family") or f"{v['claim_id']}@{v['variant']}"].append(v)
-    for members in families.values():
-        for v, p in zip(members, adjust([v.get("p_raw") for v in members], correction)):
-            v["p_adjusted"] = p
-            v["family_verdicts"] = len(members)
-            v["significant_after_correction"] = None if p is None else bool(p <= alpha)
-            if len(members) > v.get("family_size", len(members)):
-                v["caveats"] = list(v.get("caveats", ())) + [
-                    f"the family recorded {len(members)} verdicts but announced m={v['family_size']} at collection; "
-                    "the test-time level was too lax (set verdicts= on the claim marker); trust p_adjusted"]
-    return out
 
 
 def _git(rootdir: Path) -> dict:
@@ -76,6 +68,7 @@ def _environment() -> dict:
 def build(config: pytest.Config, state: RunState) -> dict:
     settings = config.stash[SETTINGS_KEY]
     verdicts = adjusted_verdicts(state.verdicts, settings.correction, settings.alpha)
+    suite = suite_line(verdicts, settings.alpha)
     return _jsonable({
         "schema_version": SCHEMA_VERSION,
         "lmclaims_version": lmclaims.__version__,
@@ -86,43 +79,98 @@ def build(config: pytest.Config, state: RunState) -> dict:
         "seed": settings.seed,
         "correction": settings.correction,
         "run": {name: run_option(config, name) for name in RUN_OPTIONS},
+        "settings": config.stash[RUN_SETTINGS_KEY].to_dict(),
+        "complete": state.complete,
+        "incomplete_reason": state.incomplete_reason or None,
         "environment": _environment(),
         "models": dict(sorted(state.models.items())),
         "corpus": state.corpus,
         "claims": dict(sorted(state.claims.items())),
         "tests": [state.tests[k] for k in sorted(state.tests)],
         "verdicts": verdicts,
+        "measurements": sorted(state.measurements, key=lambda m: (m["nodeid"], m.get("index", 0))),
+        "suite": suite,
+        "drift": None,
         "timings": {"session_seconds": round(time.time() - state.started, 3)},
     })
+
+
+def incomplete_reason(session: pytest.Session, exitstatus, state: RunState) -> str:
+    """Why this run is partial, or "" when it finished."""
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "interrupted (KeyboardInterrupt or collection errors): not every selected test ran"
+    if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+        return "pytest internal error"
+    stop = session.shouldstop or session.shouldfail
+    if stop:
+        return f"stopped early: {stop}"
+    unfinished = state.unfinished()
+    if unfinished:
+        return f"{len(unfinished)} test(s) never finished: {', '.join(unfinished[:3])}"
+    return ""
+
+
+def finish(config: pytest.Config, state: RunState, session: pytest.Session, exitstatus) -> None:
+    """Build claims.json, gate against the baseline, write reports (or the partial report)."""
+    if not state.tests:
+        return                                    # no claim test ran: leave reports/ alone
+    state.incomplete_reason = incomplete_reason(session, exitstatus, state)
+    state.complete = not state.incomplete_reason
+    doc = build(config, state)
+    if config.getoption("claims_compare"):
+        old = config.stash[COMPARE_KEY]
+        doc["compare"] = baseline.compare(old.verdicts, doc["verdicts"])
+        doc["drift"] = {"against": old.path, "changes": baseline.drift(old, doc, [])}
+    base_path = config.getoption("claims_baseline")
+    if base_path and config.getoption("claims_update_baseline"):
+        _update_baseline(config, state, doc, base_path)
+    elif base_path:
+        _gate(config, state, session, doc)
+    out_dir = report_dir(config)
+    if not state.complete:
+        path = out_dir / PARTIAL_NAME
+        baseline.atomic_write_text(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+        state.document, state.report_path = doc, str(path)
+        state.notes.append(f"run incomplete ({state.incomplete_reason}): wrote {path}; the last complete "
+                           f"{out_dir / 'claims.json'} was left untouched")
+        return
+    path = out_dir / "claims.json"
+    baseline.atomic_write_text(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    (out_dir / PARTIAL_NAME).unlink(missing_ok=True)
+    state.document, state.report_path = doc, str(path)
+    _render(doc, out_dir / "claims.html", state)
+
+
+def _update_baseline(config, state: RunState, doc: dict, base_path: str) -> None:
+    if not state.complete:
+        state.errors.append(f"baseline NOT updated: the run is incomplete ({state.incomplete_reason}); "
+                            f"{base_path} is unchanged")
+        return
+    old = config.stash.get(UPDATE_FROM_KEY, None)
+    ran = {baseline.plain_nodeid(n) for n in state.tests}
+    document, lines = baseline.merged(old, doc, ran)
+    written = baseline.write(base_path, document)
+    state.notes.append(f"baseline written: {written} ({len(doc['verdicts'])} verdicts from this run)")
+    state.notes.extend(f"baseline: {line}" for line in lines)
+
+
+def _gate(config, state: RunState, session: pytest.Session, doc: dict) -> None:
+    known = config.stash[baseline.BASELINE_KEY]
+    state.baseline_missing = sorted(v["key"] for v in doc["verdicts"]
+                                    if v["key"] not in known.verdicts and v["claim_id"] not in known.claim_ids)
+    missing = baseline.missing(known, doc, state.tests) if state.complete else []
+    for miss in missing:
+        state.gate_failures.append(f"baseline {miss['kind']} {miss['key']} is missing from this run: {miss['reason']}")
+    doc["baseline"] = {"file": known.path, "missing": state.baseline_missing,
+                       "disappeared": [m["key"] for m in missing]}
+    doc["drift"] = {"against": known.path, "changes": baseline.drift(known, doc, missing)}
+    if state.gate_failures and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def report_dir(config: pytest.Config) -> Path:
     option = config.getoption("claims_report_dir")
     return Path(option) if option else Path(config.rootpath) / "reports"
-
-
-def finish(config: pytest.Config, state: RunState) -> None:
-    """Build, compare, write claims.json (+ baseline) and render the HTML report."""
-    if not state.tests:
-        return                                    # no claim test ran: leave reports/ alone
-    doc = build(config, state)
-    if config.getoption("claims_compare"):
-        old = baseline.load(config.getoption("claims_compare"))
-        doc["compare"] = baseline.compare(old, doc["verdicts"])
-    base_path = config.getoption("claims_baseline")
-    if base_path and config.getoption("claims_update_baseline"):
-        written = baseline.write(base_path, doc["verdicts"])
-        state.notes.append(f"baseline written: {written} ({len(doc['verdicts'])} verdicts)")
-    elif base_path:
-        known = config.stash[baseline.BASELINE_KEY]
-        state.baseline_missing = sorted(v["key"] for v in doc["verdicts"] if v["key"] not in known)
-        doc["baseline"] = {"file": str(base_path), "missing": state.baseline_missing}
-    out_dir = report_dir(config)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "claims.json"
-    path.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
-    state.document, state.report_path = doc, str(path)
-    _render(doc, out_dir / "claims.html", state)
 
 
 def _render(doc: dict, html_path: Path, state: RunState) -> None:
