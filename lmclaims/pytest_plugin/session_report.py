@@ -16,14 +16,13 @@ import datetime as _dt
 import json
 import logging
 import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 import lmclaims
+from lmclaims.paths import code_provenance, versions
 from lmclaims.pytest_plugin import baseline
 from lmclaims.pytest_plugin.collector import RunState
 from lmclaims.pytest_plugin.families import adjusted_verdicts, suite_line
@@ -39,30 +38,16 @@ UPDATE_FROM_KEY = pytest.StashKey["baseline.Baseline | None"]()
 log = logging.getLogger("lmclaims")
 
 
-def _git(rootdir: Path) -> dict:
-    def run(*args):
-        return subprocess.run(["git", *args], cwd=rootdir, capture_output=True, text=True, timeout=10)
-
-    try:
-        head = run("rev-parse", "HEAD")
-        if head.returncode != 0:
-            return {"commit": None, "dirty": None}
-        return {"commit": head.stdout.strip(), "dirty": bool(run("status", "--porcelain").stdout.strip())}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
+def _git() -> dict:
+    """Commit of the checkout that holds the *imported* lmclaims package (not the cwd's)."""
+    prov = code_provenance()
+    return {"commit": prov["git_commit"], "dirty": prov["git_dirty"], "package_dir": prov["package_dir"]}
 
 
 def _environment() -> dict:
-    import numpy
-    import scipy
-    import statsmodels
-
-    env = {"python": platform.python_version(), "platform": platform.platform(), "numpy": numpy.__version__,
-           "scipy": scipy.__version__, "statsmodels": statsmodels.__version__}
-    for name in ("torch", "transformers"):  # only if someone else imported them; never import torch here
-        module = sys.modules.get(name)
-        env[name] = getattr(module, "__version__", None) if module is not None else None
-    return env
+    """Interpreter, platform and library versions from distribution metadata (complete under xdist:
+    nothing depends on what happens to be imported in this process)."""
+    return {"python": platform.python_version(), "platform": platform.platform(), **versions()}
 
 
 def build(config: pytest.Config, state: RunState) -> dict:
@@ -73,7 +58,7 @@ def build(config: pytest.Config, state: RunState) -> dict:
         "schema_version": SCHEMA_VERSION,
         "lmclaims_version": lmclaims.__version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "git": _git(Path(config.rootpath)),
+        "git": _git(),
         "command": ["pytest", *config.invocation_params.args],
         "profile": settings.to_dict(),
         "seed": settings.seed,
