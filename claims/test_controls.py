@@ -3,8 +3,8 @@
 * ``-k temperature``: one scalar T per model fitted on the HELD-OUT split so that the mean
   final-layer entropy equals 2.5 nats (fixed a priori, see _geometry_helpers); GD_ratio recomputed on
   the eval texts with every layer read at T. "Clusters survive" = the uncalibrated split (largest
-  log-gap, chosen on the first half of the eval texts) still separates with a positive gap on the
-  second half (no double dipping: the split is never tested on the texts that chose it).
+  log-gap, chosen on the first 14 of the 64 eval texts) still separates with a positive gap on the
+  last 50 (no double dipping: the split is never tested on the texts that chose it).
 * ``-k vocab``: (a) the entropy-only operator on H/ln V, (b) the stand-in on the top-p 0.99 nucleus
   (operator ``v20-topp99``): does the same split survive?
 * ``-k softcap``: c·tanh(z/c) on every model's lens logits, c ∈ {10, 30}; prediction "capped models
@@ -41,7 +41,7 @@ def _caveats(*extra):
 
 def _survives(runs, verdict, tag, operator, *, title, extra_caveats=(), plots=()):
     """"The clusters survive the control" without double dipping: the split is the uncalibrated
-    stand-in's largest log-gap on the FIRST half of the eval texts; on the SECOND half, under the
+    stand-in's largest log-gap on the first eval texts; on the last 50 (``halves``), under the
     control readout, the same split must keep a positive gap, min(upper) − max(lower) of log10 GD > 0
     (``statistic_above``, texts resampled jointly across models)."""
     models = available(runs)
@@ -53,7 +53,7 @@ def _survives(runs, verdict, tag, operator, *, title, extra_caveats=(), plots=()
     upper, lower = split_at_largest_gap(Gb[choose], Db[choose], names)
     up, lo = [names.index(m) for m in upper], [names.index(m) for m in lower]
     j = statistic_above((Gc[test], Dc[test]), gap_given_split(up, lo), 0.0, paired=True,
-                        name=f"second-half texts, {tag} readout, operator {operator}")
+                        name=f"test texts, {tag} readout, operator {operator}")
     base = {m: ratio_interval(Gb[:, i], Db[:, i]) for i, m in enumerate(names)}
     est = {m: ratio_interval(Gc[:, i], Dc[:, i]) for i, m in enumerate(names)}
     plot = {"kind": "bars", "title": title, "categories": names,

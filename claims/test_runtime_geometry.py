@@ -8,7 +8,7 @@ Variants:
 * ``as-published``: arithmetic on the author's own published numbers (labelled as such), or the
   author's stated rule (regimes GD > 1.5 vs < 0.1) applied to our stand-in;
 * ``corrected``: texts are the unit (resampled jointly across models, which read the same texts); a
-  split found from the data is chosen on the first half of the eval texts and tested on the second;
+  split found from the data is chosen on the first eval texts and tested on the last 50 (disjoint);
   "two clusters" is tested against a continuum, not by the largest gap (positive for any distinct
   values); the reviewer's error bars (seed 002 §4); for the perturbation, magnitude-matched noise.
 
@@ -220,10 +220,10 @@ def test_gd_ratio_not_parameter_count_published(verdict):
                    statement="The cluster split appears on three independent components of the operator: the GD_ratio "
                              "itself, the mean G alone, and the mean D alone.")
 def test_gd_ratio_components_split(runs, verdict):
-    """No double dipping: the GD split (largest log gap) is chosen on the first half of the eval texts
-    and tested on the second half, where it must reappear with a positive gap on mean G (upper GD →
-    upper G) and on mean D (upper GD → lower D): ``statistic_above`` of the gap, texts of the second
-    half resampled jointly across models."""
+    """No double dipping: the GD split (largest log gap) is chosen on the first eval texts
+    and tested on the last 50 (``halves``), where it must reappear with a positive gap on mean G (upper GD →
+    upper G) and on mean D (upper GD → lower D): ``statistic_above`` of the gap, the test texts
+    resampled jointly across models."""
     models = available(runs)
     if len(models) < 2:
         pytest.skip("needs at least two available models")
@@ -239,9 +239,9 @@ def test_gd_ratio_components_split(runs, verdict):
             "series": {"mean G": G.mean(0).tolist(), "mean D": D.mean(0).tolist()},
             "ylabel": "mean over texts", "logy": True}
     jg = statistic_above((G[test], D[test]), gap_given_split(up, lo, summary=log_mean_g), 0.0, paired=True,
-                         name="second-half texts")
+                         name="test texts")
     jd = statistic_above((G[test], D[test]), gap_given_split(lo, up, summary=log_mean_d), 0.0, paired=True,
-                         name="second-half texts")
+                         name="test texts")
     verdict.record(jg, models=tuple(names), label="mean G", caveats=caveats, plots=[plot])
     verdict.record(jd, models=tuple(names), label="mean D (reversed)", caveats=caveats)
 
