@@ -65,6 +65,7 @@ def test_groups_differ_rules():
     assert near.status.value == "refuted" and near.p_refute <= near.evidence.extra["alpha"]
     few = groups_differ({"a1": 2.0}, {"b1": 0.0, "b2": 0.1}, threshold=1.1)
     assert few.status.value == "inconclusive" and "2 models in each group" in few.reason
+    assert groups_differ({}, {"b1": 0.0}, threshold=1.1).status.value == "inconclusive"   # a panel without the labs
     with pytest.raises(ValueError):
         groups_differ(a, a, threshold=0.0)
 

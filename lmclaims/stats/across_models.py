@@ -200,8 +200,10 @@ def groups_differ(a: Mapping[str, object], b: Mapping[str, object], *, threshold
     opts = resolve(confidence_level, n_resamples, rng, method)
     if not (np.isfinite(threshold) and threshold > 0):
         raise ValueError(f"threshold must be a finite number > 0, got {threshold!r}")
-    na, xa = _per_model(a, log=log, name=f"{name} ({names[0]})")
-    nb, xb = _per_model(b, log=log, name=f"{name} ({names[1]})")
+    if not isinstance(a, Mapping) or not isinstance(b, Mapping):
+        raise ValueError(f"{name}: pass two mappings model name -> per-text values (or one exact value)")
+    na, xa = _per_model(a, log=log, name=f"{name} ({names[0]})") if a else ([], [])
+    nb, xb = _per_model(b, log=log, name=f"{name} ({names[1]})") if b else ([], [])
     ta = np.array([float(np.asarray(within(v))) for v in xa])
     tb = np.array([float(np.asarray(within(v))) for v in xb])
     quantity = f"mean {'log ' if log else ''}{name} of {names[0]} models - of {names[1]} models"
