@@ -92,3 +92,17 @@ def test_calibrated_at_the_boundary(name):
     (s,) = [s for s in c.SCENARIOS if s.name == name]
     m = h.measure(s)
     assert not m.failures(), m.failures()
+
+
+def test_batched_magnitude_test_matches_groups_differ():
+    """The calibration's batched path decides exactly as groups_differ does, one case at a time."""
+    from lmclaims.stats.across_models import magnitude_test
+    from lmclaims.stats.context import resolve
+
+    rng = np.random.default_rng(5)
+    a, b = 1.1 + rng.normal(0, 0.8, (40, 3)), rng.normal(0, 0.8, (40, 4))
+    _, _, sup, ref = magnitude_test(a, b, 1.1, resolve(0.95, None, 0, None))
+    for i in range(40):
+        j = groups_differ({f"a{k}": v for k, v in enumerate(a[i])}, {f"b{k}": v for k, v in enumerate(b[i])},
+                          threshold=1.1, confidence_level=0.95, rng=0)
+        assert (j.status.value == "supported") == bool(sup[i]) and (j.status.value == "refuted") == bool(ref[i])

@@ -212,17 +212,10 @@ def groups_differ(a: Mapping[str, object], b: Mapping[str, object], *, threshold
         return too_few_units(quantity, have=f"{len(ta)} {names[0]} and {len(tb)} {names[1]} models",
                              need=">= 2 models in each group (a between-model spread in each)",
                              n=len(ta) + len(tb), extra={"models": per})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        diff = lambda u, v, axis=-1: np.mean(u, axis=axis) - np.mean(v, axis=axis)  # noqa: E731
-        up = engine.decide((ta, tb), diff, mean_kind="diff", paired=False, side=+1, threshold=float(threshold),
-                           min_effect=0.0, opts=opts, n=min(len(ta), len(tb)), unit="model")
-        down = engine.decide((ta, tb), diff, mean_kind="diff", paired=False, side=-1, threshold=-float(threshold),
-                             min_effect=0.0, opts=replace_seed(opts, up.seed), n=min(len(ta), len(tb)), unit="model")
+    up, down, supported, refuted = magnitude_test(ta, tb, float(threshold), opts)
     est, lo, hi = float(up.estimate), float(up.low), float(up.high)
     refused = up.refused is not None
-    supported = not refused and (bool(up.supported) or bool(down.supported))
-    refuted = not refused and bool(up.refuted) and bool(down.refuted)
+    supported, refuted = bool(supported), bool(refuted)
     degenerate = bool(up.degenerate)
     status = judging.status_of(supported, refuted, degenerate)
     p_s = float(min(up.p_support, down.p_support))
@@ -250,6 +243,26 @@ def groups_differ(a: Mapping[str, object], b: Mapping[str, object], *, threshold
                   n=len(ta) + len(tb), unit="model", method=up.method, confidence_level=level, seed=up.seed,
                   p_value=p_s, extra=extra)
     return judging.judgement(status, ev, rule, p_value=p_s, p_refute=p_r, reason=reason)
+
+
+def magnitude_test(ta: np.ndarray, tb: np.ndarray, threshold: float, opts):
+    """The two one-sided engine tests behind :func:`groups_differ` on per-model estimates
+    ``ta [..., ka]``, ``tb [..., kb]`` (models on the last axis; a leading batch axis is allowed, which
+    the calibration uses). Returns (up, down, supported, refuted): up/down are engine
+    :class:`~lmclaims.stats.engine.Tested` for :math:`\Delta > t` and :math:`\Delta < -t` on one
+    shared interval; supported = either, refuted = both."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        diff = lambda u, v, axis=-1: np.mean(u, axis=axis) - np.mean(v, axis=axis)  # noqa: E731
+        n = min(ta.shape[-1], tb.shape[-1])
+        up = engine.decide((ta, tb), diff, mean_kind="diff", paired=False, side=+1, threshold=threshold,
+                           min_effect=0.0, opts=opts, n=n, unit="model")
+        down = engine.decide((ta, tb), diff, mean_kind="diff", paired=False, side=-1, threshold=-threshold,
+                             min_effect=0.0, opts=replace_seed(opts, up.seed), n=n, unit="model")
+    ok = up.refused is None
+    supported = ok & (np.asarray(up.supported) | np.asarray(down.supported)) & ~np.asarray(up.degenerate)
+    refuted = ok & np.asarray(up.refuted) & np.asarray(down.refuted) & ~np.asarray(up.degenerate)
+    return up, down, supported, refuted
 
 
 def replace_seed(opts, seed):
