@@ -156,13 +156,16 @@ def test_kleiber_law_depth_sweep_hidden_states(corpus, verdict):
 
 
 @pytest.mark.slow
-@pytest.mark.claim("thermo.kleiber_law_deep", source=H.SEED_POST, statement=BOUND_STATEMENT, variant="corrected")
+# family: the deep sweep and the Pythia fit test the same law as kleiber_law, so they share its family
+# (one claim, one family; issue 12).
+@pytest.mark.claim("thermo.kleiber_law_deep", source=H.SEED_POST, statement=BOUND_STATEMENT, variant="corrected",
+                   family="thermo.kleiber_law")
 def test_kleiber_law_depth_sweep_deep(corpus, verdict):
     _law(verdict, _sweep(corpus, SWEEP_DEPTHS_SLOW), "max_block", "depths 2..16 (slow)")
 
 
 @pytest.mark.claim("thermo.kleiber_law_pythia", source=H.SEED_POST, statement=BOUND_STATEMENT, variant="corrected",
-                   verdicts=2)
+                   verdicts=2, family="thermo.kleiber_law")
 def test_kleiber_law_pythia(model_pool, measure, verdict):
     pythia = [e for e in model_pool.entries.values() if e.family == "pythia"]
     if len(pythia) < 3:
