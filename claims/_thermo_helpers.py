@@ -10,7 +10,6 @@ import scipy.stats
 from fixtures.shared_pass import default_view_probes
 from lmclaims.probes import gain
 from lmclaims.probes.residual import ResidualNorms
-from lmclaims.stats.evidence import ConfidenceInterval, Evidence, Judgement, Status
 
 SEED_POST = "000_1a9244730f70cf80.txt"
 SEED_ELI5 = "001_10ab4f3bf375c864.txt"
@@ -23,9 +22,14 @@ SEED_ELI5 = "001_10ab4f3bf375c864.txt"
 MIN_EFFECT_G = 0.005
 # The Kleiber bound 10^(1/L) follows from the paper's assumption total gain G_max^L = 10 (§4.1 Eq. 3).
 KLEIBER_TOTAL_GAIN = 10.0
-# Tolerance for "slope 1 through the origin" in log10 G_max = slope / L: 0.25 means the law is
-# accepted if the fitted total gain lies within 10^0.75..10^1.25 = 5.6..17.8 (a factor ~1.8 each way
-# around the paper's 10), a generous reading of "≈".
+# Tolerance for "slope 1 through the origin" in log10 G_max = slope / L (the law's only parameter: slope =
+# log10 of the total gain G_max^L). Why 0.25 (decided with the test, before any result; unchanged since):
+# the paper's 10 is an assumption stated to one significant figure ("≈"), not a fitted value, so the law
+# is a statement about the order of the total gain. Half a decade (±0.5) would accept anything of the same
+# order of magnitude (3.2..32), which no depth sweep could refute; ±0.25 decades is a factor 1.8 either way
+# (total gain 5.6..17.8): wide enough that a law true "≈" is not rejected for the rounding of its constant,
+# narrow enough that a total gain of 3 or 30 counts against it. law_fits refutes only when the slope's CI
+# lies wholly outside 1 ± 0.25 (issue 12; lmclaims.stats.regression, helper K), not when it excludes 1.
 KLEIBER_SLOPE_MARGIN = 0.25
 # Panel-level rule for the heritage decomposition (variance of log G by lab vs geometry vs scale):
 # at least 2 labs with at least 2 models each (a within-lab spread to compare against), at least 6
@@ -111,22 +115,29 @@ def lab_direction(entry) -> int | None:
     return LAB_PREDICTION.get(entry.lab)
 
 
-# --- judgements that are not a bootstrap ---------------------------------------------------------------
-def fixed_judgement(status: Status, *, statistic: str, estimate: float, rule: str, reason: str, unit: str = "model",
-                    n: int = 0, method: str = "arithmetic", extra: dict | None = None, p_value: float | None = None,
-                    caveats=()) -> Judgement:
-    """A judgement without resampling: arithmetic on published numbers, or 'not enough units'."""
-    ev = Evidence(statistic=statistic, estimate=float(estimate),
-                  confidence_interval=ConfidenceInterval(float(estimate), float(estimate)), n=int(n), unit=unit,
-                  method=method, extra=extra or {})
-    return Judgement(status=status, evidence=ev, rule=rule, p_value=p_value, reason=reason, caveats=tuple(caveats))
+# --- data-chosen layers: chosen on held-out texts -------------------------------------------------------
+def held_out_max_layer(log_profile: np.ndarray, *, first: int = 1) -> tuple[int, np.ndarray]:
+    """The block with the largest mean log gain, CHOSEN on the first half of the texts, and the per-text
+    log gains of that block on the SECOND half (disjoint texts, so the estimate is not inflated by the
+    choice; issue 12 "no double dipping"). Blocks before ``first`` are excluded (block 0 maps the
+    embeddings). Fixed rule: texts[: n//2] choose, texts[n//2:] estimate.
+
+    >>> prof = np.log(np.array([[1.0, 1.1, 1.3], [1.0, 1.2, 1.1], [1.0, 1.0, 1.4], [1.0, 1.5, 1.0]]))
+    >>> layer, held = held_out_max_layer(prof)
+    >>> int(layer), np.round(np.exp(held), 2).tolist()
+    (2, [1.4, 1.0])
+    """
+    prof = np.asarray(log_profile, dtype=float)
+    if prof.ndim != 2 or prof.shape[0] < 4 or prof.shape[1] <= first:
+        raise ValueError(f"held_out_max_layer needs [texts >= 4, blocks > {first}], got {prof.shape}")
+    half = prof.shape[0] // 2
+    layer = first + int(np.argmax(prof[:half, first:].mean(axis=0)))
+    return layer, prof[half:, layer]
 
 
-def not_enough(statistic: str, have: str, need: str, *, n: int, unit: str = "model", extra=None) -> Judgement:
-    return fixed_judgement(Status.INCONCLUSIVE, statistic=statistic, estimate=float("nan"), unit=unit, n=n,
-                           method="not computed: too few units",
-                           rule=f"a verdict needs {need}", reason=f"the panel has {have}; a verdict needs {need}",
-                           extra=extra)
+def max_layer_mean(x: np.ndarray) -> float:
+    """max over blocks of the mean over texts of ``x [texts, blocks]`` (re-selected in every resample)."""
+    return float(np.max(np.mean(x, axis=0)))
 
 
 # --- plots ---------------------------------------------------------------------------------------------
