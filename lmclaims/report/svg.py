@@ -8,6 +8,8 @@
 * The XML prolog, DOCTYPE and ``<metadata>`` (with its timestamp) are dropped, and every ``id``
   (and each ``#ref`` to it) gets a caller-chosen prefix, so many figures can live in one page
   without id clashes.
+* Geometry is rounded to 0.1 px (``d``, ``x``, ``y``, ``transform`` … attribute values only; text
+  is never touched): matplotlib writes six decimals, which made the plots most of a 1.9 MB page.
 * Figures are always closed, even when saving fails.
 """
 
@@ -24,6 +26,8 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+
+from .format import clean_text  # noqa: E402
 
 #: rcParams applied while a report figure is built and saved.
 REPORT_RC = {
@@ -51,6 +55,8 @@ _METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.S)
 _ID = re.compile(r'\bid="([^"]+)"')
 _HREF = re.compile(r'(\bxlink:href|\bhref)="#([^"]+)"')
 _URL = re.compile(r"url\(#([^)]+)\)")
+_GEOMETRY = re.compile(r'(\s(?:d|x|y|x1|x2|y1|y2|width|height|transform|points|viewBox)=")([^"]*)"')
+_DECIMALS = re.compile(r"(-?\d+\.\d)\d+")
 
 
 @contextlib.contextmanager
@@ -61,8 +67,9 @@ def report_style() -> Iterator[None]:
 
 
 def plain_text(text: str) -> str:
-    """``text`` made safe from mathtext: every ``$`` escaped, so matplotlib draws it as is."""
-    return text.replace("$", r"\$")
+    """``text`` made safe from mathtext (every ``$`` escaped, so matplotlib draws it as is) and
+    from control / bidi characters (:func:`lmclaims.report.format.clean_text`)."""
+    return clean_text(text).replace("$", r"\$")
 
 
 def colour(i: int) -> str:
@@ -95,6 +102,7 @@ def clean_svg(svg: str, *, id_prefix: str, title: str = "") -> str:
     svg = _ID.sub(lambda m: f'id="{id_prefix}{m.group(1)}"', svg)
     svg = _HREF.sub(lambda m: f'{m.group(1)}="#{id_prefix}{m.group(2)}"', svg)
     svg = _URL.sub(lambda m: f"url(#{id_prefix}{m.group(1)})", svg)
-    label = html.escape(title or "plot", quote=True)
+    svg = _GEOMETRY.sub(lambda m: m.group(1) + _DECIMALS.sub(r"\1", m.group(2)) + '"', svg)
+    label = html.escape(clean_text(title or "plot"), quote=True)
     svg = svg.replace("<svg ", f'<svg role="img" aria-label="{label}" class="plot" ', 1)
     return svg.strip()
