@@ -14,7 +14,7 @@ from typing import Any
 
 from .forest import forest_svg, layer_number, layer_profile_svg
 from .format import MISSING, as_float, as_text, fmt_ci, fmt_num, fmt_p, status_of
-from .matrix import status_for_test, verdict_models
+from .matrix import status_for_test, verdict_models, who_of
 from .papers import paper_of, seed_of
 from .plots import render_plot
 from .summary import evidence, extra, is_exact, summarize, threshold
@@ -30,9 +30,10 @@ def _list(x: Any) -> list:
     return x if isinstance(x, list) else []
 
 
-def who(v: dict) -> str:
-    """``model · label`` (models joined; empty parts dropped)."""
-    models = ", ".join(verdict_models(v))
+def who(v: dict, panel: list[str] = ()) -> str:
+    """``model · label``; several models are named as in the matrix (``panel``, ``3 models``)."""
+    ms = verdict_models(v)
+    models = ms[0] if len(ms) == 1 else who_of(ms, list(panel)) if ms else ""
     label = as_text(v.get("label")) if v.get("label") else ""
     return " \u00b7 ".join(x for x in (models, label) if x) or MISSING
 
@@ -47,11 +48,11 @@ def _p_text(v: dict) -> str:
     return "; ".join(parts)
 
 
-def verdict_row(v: dict) -> dict:
+def verdict_row(v: dict, panel: list[str] = ()) -> dict:
     """One verdict as display strings."""
     ev, ex = evidence(v), extra(v)
     return {
-        "key": as_text(v.get("key")), "who": who(v), "status": status_of(v.get("status")),
+        "key": as_text(v.get("key")), "who": who(v, panel), "status": status_of(v.get("status")),
         "estimate": fmt_num(ev.get("estimate")),
         "ci": "exact" if is_exact(v) else fmt_ci(ev.get("confidence_interval")),
         "p": _p_text(v), "p_adjusted": fmt_p(v.get("p_adjusted")),
@@ -92,15 +93,13 @@ def _published(v: dict) -> float | None:
     return as_float(pub)
 
 
-def figures(claim_id: str, variant: str, verdicts: list[dict], next_id) -> list[str]:
+def figures(claim_id: str, variant: str, verdicts: list[dict], next_id, panel: list[str] = ()) -> list[str]:
     """One plot per statistic among the variant's verdicts: a layer profile or a forest plot."""
     groups: dict[str, list[dict]] = {}
     for v in verdicts:
         groups.setdefault(as_text(evidence(v).get("statistic") or "estimate"), []).append(v)
     out = []
     for statistic, vs in groups.items():
-        if len(vs) == 1 and not _published(vs[0]) and is_exact(vs[0]):
-            continue                       # one exact number: the result line says it all
         thresholds = {threshold(v) for v in vs}
         margins = {as_float(extra(v).get("min_effect")) for v in vs}
         ref = thresholds.pop() if len(thresholds) == 1 else None
@@ -109,7 +108,7 @@ def figures(claim_id: str, variant: str, verdicts: list[dict], next_id) -> list[
         for v in vs:
             ev = evidence(v)
             ci = _list(ev.get("confidence_interval")) + [None, None]
-            rows.append({"label": who(v), "estimate": ev.get("estimate"), "lo": ci[0], "hi": ci[1],
+            rows.append({"label": who(v, panel), "estimate": ev.get("estimate"), "lo": ci[0], "hi": ci[1],
                          "status": status_of(v.get("status")), "exact": is_exact(v),
                          "published": _published(v), "layer": layer_number(v.get("label"))})
         title = f"{claim_id} \u00b7 {variant}"
@@ -159,15 +158,15 @@ def measurement_row(m: dict) -> dict:
 
 
 def variant_block(claim_id: str, name: str, verdicts: list[dict], tests: list[dict],
-                  measurements: list[dict], next_id) -> dict:
-    rows = [verdict_row(v) for v in verdicts]
+                  measurements: list[dict], next_id, panel: list[str] = ()) -> dict:
+    rows = [verdict_row(v, panel) for v in verdicts]
     return {
         "name": name, "meaning": VARIANT_MEANING.get(name, ""),
         "summary": summarize(verdicts),
         "measured": measured(verdicts),
         "rules": list(dict.fromkeys(as_text(v["rule"]) for v in verdicts if v.get("rule"))),
         "rows": rows, "single": rows[0] if len(rows) == 1 else None,
-        "figures": figures(claim_id, name, verdicts, next_id) if verdicts else [],
+        "figures": figures(claim_id, name, verdicts, next_id, panel) if verdicts else [],
         "plots": spec_plots(verdicts, next_id),
         "measurements": [measurement_row(m) for m in measurements],
         "caveats": list(dict.fromkeys(as_text(c) for v in verdicts for c in _list(v.get("caveats")))),
@@ -178,14 +177,15 @@ def variant_block(claim_id: str, name: str, verdicts: list[dict], tests: list[di
 
 
 def claim_card(claim_id: str, anchor: str, meta: dict, names: list[str], verdicts: list[dict],
-               tests: list[dict], measurements: list[dict], next_id) -> dict:
+               tests: list[dict], measurements: list[dict], next_id, panel: list[str] = ()) -> dict:
     """The card of one claim (``names``: its variants in display order)."""
     source = as_text(meta.get("source")) if meta.get("source") else ""
     variants = []
     for name in names:
         def mine(xs):
             return [x for x in xs if str(x.get("variant") or MISSING) == name]
-        variants.append(variant_block(claim_id, name, mine(verdicts), mine(tests), mine(measurements), next_id))
+        variants.append(variant_block(claim_id, name, mine(verdicts), mine(tests), mine(measurements), next_id,
+                                      panel))
     return {"id": claim_id, "anchor": anchor,
             "statement": as_text(meta.get("statement")) if meta.get("statement") else "",
             "version": as_text(meta.get("version")) if meta.get("version") is not None else "",

@@ -86,8 +86,11 @@ def _measured(ms: list[dict]) -> str:
 
 
 def paper_blocks(claims_meta: dict, claim_ids: list[str], verdicts: list[dict], measurements: list[dict],
-                 anchors: dict[str, str], variant_names) -> list[dict]:
-    """Findings grouped by paper, papers in registry order, claims in page order."""
+                 anchors: dict[str, str], variant_names, skipped: dict[str, str] | None = None) -> list[dict]:
+    """Findings grouped by paper, papers in registry order, claims in page order.
+
+    ``skipped`` maps a claim id to the reason its tests did not run (shown when it has no verdict).
+    """
     papers: dict[str, dict] = {}
     for cid in claim_ids:
         meta = _dict(claims_meta.get(cid))
@@ -105,7 +108,8 @@ def paper_blocks(claims_meta: dict, claim_ids: list[str], verdicts: list[dict], 
         ms = [m for m in measurements if str(m.get("claim_id") or "") == cid]
         block["claims"].append({"id": cid, "anchor": anchors.get(cid, ""),
                                 "statement": clip(meta.get("statement"), 200) if meta.get("statement") else "",
-                                "variants": variants, "measured": _measured(ms)})
+                                "variants": variants, "measured": _measured(ms),
+                                "skipped": (skipped or {}).get(cid, "")})
     reg = registry().get("papers", {})
     for pid, block in papers.items():
         target = _dict(reg.get(pid)).get("controls")

@@ -122,7 +122,7 @@ def layer_profile_svg(rows: Sequence[dict], *, title: str, ylabel: str, id_prefi
     with report_style():
         fig, ax = plt.subplots(figsize=(FIG_WIDTH, 3.0))
         _guides(ax, reference, margin, vertical=False)
-        ax.fill_between(x, lo, hi, color="#0072B2", alpha=0.2, linewidth=0, label="95% CI band")
+        ax.fill_between(x, lo, hi, color="#0072B2", alpha=0.2, linewidth=0, label="CI band")
         ax.plot(x, est, color="#0072B2", linewidth=1.2)
         for status in STATUS_STYLE:
             mask = np.array([_status(r) == status for r in rows])
@@ -131,7 +131,7 @@ def layer_profile_svg(rows: Sequence[dict], *, title: str, ylabel: str, id_prefi
                 ax.plot(x[mask], est[mask], marker=marker, color=col, markersize=4.5, linestyle="none",
                         label=status)
         ax.set_xlabel("layer")
-        ax.set_ylabel(apply_scale(ax, "y", _values(rows, reference, margin), _short(ylabel, MAX_TITLE)))
+        ax.set_ylabel(apply_scale(ax, "y", _values(rows, reference, margin), _short(ylabel, MAX_LABEL)))
         ax.set_title(_short(title, MAX_TITLE))
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
         return figure_to_svg(fig, id_prefix=id_prefix, title=title)

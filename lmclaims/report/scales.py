@@ -61,4 +61,4 @@ def apply_scale(ax, axis: str, values, label: str, *, force: bool = False) -> st
         (ax.set_xlim if axis == "x" else ax.set_ylim)(*limits)
         return f"{label} (log scale)".strip()
     setter("symlog", linthresh=linthresh)
-    return f"{label} (symlog scale, linear within ±{linthresh:.3g})".strip()
+    return f"{label} (symlog scale)".strip()

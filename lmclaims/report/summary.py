@@ -10,7 +10,7 @@ judge the whole set ("no layer's removal lowers perplexity: smallest +13.6 [10.1
 ...                   "extra": {"threshold": 0.0}}}
 >>> s = summarize([v, {**v, "label": "L3", "evidence": {**v["evidence"], "estimate": 40.0}}])
 >>> s["key"], s["why"]
-('L17: ΔPPL % = 13.6 [10.1, 18.5] (closest to the threshold 0 of 2)', 'the 95% CI [10.1, 18.5] lies wholly above 0')
+('L17: ΔPPL % = 13.6 [10.1, 18.5] (nearest the threshold 0 of 2)', 'the 95% CI [10.1, 18.5] lies wholly above 0')
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def summarize(verdicts: list[dict]) -> dict:
     label = as_text(kv.get("label")) if kv.get("label") else ""
     if len(verdicts) > 1:
         t = threshold(kv)
-        where = f"closest to the threshold {fmt_num(t)} of {len(verdicts)}" if t is not None \
+        where = f"nearest the threshold {fmt_num(t)} of {len(verdicts)}" if t is not None \
             else f"first of {len(verdicts)}"
         key = f"{label + ': ' if label else ''}{key} ({where})"
     elif label:

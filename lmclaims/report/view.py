@@ -132,9 +132,11 @@ def build_view(report: Any) -> dict:
         return [x for x in xs if str(x.get("claim_id") or "?") == cid]
 
     not_run = [not_run_row(t) for t in tests if status_for_test(t)]
+    skips = not_tested(tests, verdicts, anchors)
     complete = report.get("complete")
+    panel = [str(m) for m in _dict(report.get("models"))]
     cards = [claim_card(cid, anchors[cid], _dict(claims.get(cid)), variant_names(cid), of(verdicts, cid),
-                        of(tests, cid), of(measurements, cid), next_id) for cid in claim_ids]
+                        of(tests, cid), of(measurements, cid), next_id, panel) for cid in claim_ids]
     return {
         "incomplete": (as_text(report.get("incomplete_reason") or "the run did not finish")
                        if complete is False else ""),
@@ -144,10 +146,11 @@ def build_view(report: Any) -> dict:
         "not_run_totals": [(s, sum(1 for r in not_run if r["status"] == s)) for s in ("skipped", "error")
                            if any(r["status"] == s for r in not_run)],
         "drift": drift(report),
-        "papers": paper_blocks(claims, claim_ids, verdicts, measurements, anchors, variant_names),
+        "papers": paper_blocks(claims, claim_ids, verdicts, measurements, anchors, variant_names,
+                               {t["claim_id"]: t["reason"] for t in reversed(skips)}),
         "suite": suite_line(report, len(verdicts)),
-        "not_tested": not_tested(tests, verdicts, anchors),
-        "matrix": build_matrix(verdicts, tests, declared_models=[str(m) for m in _dict(report.get("models"))],
+        "not_tested": skips,
+        "matrix": build_matrix(verdicts, tests, declared_models=panel,
                                claim_order=claim_ids, anchors=anchors,
                                variant_order={c: variant_names(c) for c in claim_ids}),
         "claims": cards,
