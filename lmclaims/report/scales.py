@@ -3,7 +3,7 @@
 Rule: a linear axis squeezes every value much smaller than the largest one onto the zero line.
 When the largest magnitude is more than :data:`SPAN` times the median magnitude (or the spec asks
 for ``logy``), the axis is logarithmic if every value is positive, else symlog with a linear zone
-up to the smallest non-zero magnitude (``|v| < linthresh`` stays readable around 0). The axis label
+up to the power of ten below the smallest non-zero magnitude (values near 0 stay readable). The axis label
 says which scale was used.
 
 >>> import numpy as np
@@ -44,7 +44,8 @@ def choose_scale(values, *, force: bool = False) -> tuple[str, float]:
     if np.all(finite > 0):
         return "log", 0.0
     nonzero = np.abs(finite[finite != 0])
-    return "symlog", float(nonzero.min()) if nonzero.size else 1.0
+    # a power of ten, so the linear zone ends on a labelled decade (no "0" and "10^0" on top of each other)
+    return "symlog", float(10.0 ** np.floor(np.log10(nonzero.min()))) if nonzero.size else 1.0
 
 
 def apply_scale(ax, axis: str, values, label: str, *, force: bool = False) -> str:
