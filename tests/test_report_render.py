@@ -19,6 +19,7 @@ import pytest
 from markupsafe import escape
 
 from lmclaims.report.format import slug
+from lmclaims.report.papers import paper_of
 from lmclaims.report.render import render_html, render_string, write_all
 
 FIXTURES = Path(__file__).parent / "fixtures_report"
@@ -273,3 +274,17 @@ def test_many_verdicts_stay_lean(sample):
     assert "0.123456789" not in html and "0.1234568" not in html
     coords = re.findall(r'\sd="([^"]*)"', html)
     assert coords and not any(re.search(r"\d\.\d\d", d) for d in coords)   # geometry rounded to 0.1 px
+
+
+@pytest.mark.skipif(not REAL.exists(), reason="no recorded real run (tests/fixtures_report/claims-offline.json)")
+def test_real_offline_run_page_is_under_1_mb_and_names_every_paper():
+    doc = json.loads(REAL.read_text())
+    html = render_string(doc)
+    assert len(html.encode("utf-8")) <= 1_000_000
+    assert "Unregistered seed" not in html
+    findings = section(html, "findings")
+    assert findings.count('<article class="paper">') == len({paper_of(c.get("source")).id
+                                                             for c in doc["claims"].values()})
+    # every claim has a finding line and a card; every verdict key is in the CSV
+    for cid in doc["claims"]:
+        assert f'href="#{slug(cid)}"' in findings and f'id="{slug(cid)}"' in html

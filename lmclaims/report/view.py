@@ -91,8 +91,12 @@ def drift(report: dict) -> dict | None:
         rows = []
         for c in _list(d.get("changes")):
             c = _dict(c)
-            rows.append({"key": as_text(c.get("key")), "change": as_text(c.get("change")),
-                         "old": as_text(c.get("old_status") or "absent"), "new": as_text(c.get("new_status") or "absent"),
+            change = as_text(c.get("change"))
+            # a measurement has no status: its entry is about its direction (or it is new / gone)
+            present = {"old": change not in ("new",), "new": change not in ("removed",)}
+            rows.append({"key": as_text(c.get("key")), "change": change,
+                         "old": as_text(c.get("old_status") or ("measured" if present["old"] else "absent")),
+                         "new": as_text(c.get("new_status") or ("measured" if present["new"] else "absent")),
                          "old_estimate": fmt_num(c.get("old_estimate")), "new_estimate": fmt_num(c.get("new_estimate")),
                          "reason": as_text(c.get("reason") or "")})
         return {"against": as_text(d.get("against") or "the baseline"), "rows": rows}
