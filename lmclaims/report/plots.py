@@ -93,7 +93,8 @@ def _draw_profile(spec: dict, id_prefix: str) -> str:
             x = _floats(s.get("x")) if s.get("x") is not None else np.arange(len(y), dtype=float)
             if len(x) != len(y):
                 raise ValueError(f"series {name!r}: x has {len(x)} values, y has {len(y)}")
-            ax.plot(x, y, marker=".", color=colour(i), label=_short(name) if name else None)
+            ax.plot(x, y, marker="." if len(y) <= 24 else None, color=colour(i),   # a dot per point
+                    label=_short(name) if name else None)                      # only when few
             all_values.append(y)
             lo, hi = _floats(s.get("lo")), _floats(s.get("hi"))
             if len(lo) == len(y) and len(hi) == len(y):

@@ -5,9 +5,9 @@
   ``&lt;script&gt;``. Strings from the JSON go through :func:`plain_text` first, which escapes
   ``$`` so they are never parsed as mathtext (a stray ``$`` would otherwise raise or garble the
   text); matplotlib's own tick labels (``10^{-1}``) keep their mathtext.
-* The XML prolog, DOCTYPE and ``<metadata>`` (with its timestamp) are dropped, and every ``id``
-  (and each ``#ref`` to it) gets a caller-chosen prefix, so many figures can live in one page
-  without id clashes.
+* The XML prolog, DOCTYPE and ``<metadata>`` (with its timestamp) are dropped, ids that nothing
+  references are dropped, and every other ``id`` (and each ``#ref`` to it) gets a caller-chosen
+  prefix, so many figures can live in one page without id clashes.
 * Geometry is rounded to 0.1 px (``d``, ``x``, ``y``, ``transform`` … attribute values only; text
   is never touched): matplotlib writes six decimals, which made the plots most of a 1.9 MB page.
 * Figures are always closed, even when saving fails.
@@ -99,7 +99,10 @@ def clean_svg(svg: str, *, id_prefix: str, title: str = "") -> str:
     """Strip the prolog and metadata from matplotlib's SVG text and prefix its ids."""
     svg = _PROLOG.sub("", svg, count=1)
     svg = _METADATA.sub("", svg, count=1)
-    svg = _ID.sub(lambda m: f'id="{id_prefix}{m.group(1)}"', svg)
+    used = {m.group(2) for m in _HREF.finditer(svg)} | {m.group(1) for m in _URL.finditer(svg)}
+    # ids nothing points at (matplotlib names every group: line2d_1, xtick_3 ...) are dropped
+    svg = _ID.sub(lambda m: f'id="{id_prefix}{m.group(1)}"' if m.group(1) in used else "", svg)
+    svg = re.sub(r"<g\s*>", "<g>", svg)
     svg = _HREF.sub(lambda m: f'{m.group(1)}="#{id_prefix}{m.group(2)}"', svg)
     svg = _URL.sub(lambda m: f"url(#{id_prefix}{m.group(1)})", svg)
     svg = _GEOMETRY.sub(lambda m: m.group(1) + _DECIMALS.sub(r"\1", m.group(2)) + '"', svg)
