@@ -110,7 +110,8 @@ def figures(claim_id: str, variant: str, verdicts: list[dict], next_id, panel: l
             ci = _list(ev.get("confidence_interval")) + [None, None]
             rows.append({"label": who(v, panel), "estimate": ev.get("estimate"), "lo": ci[0], "hi": ci[1],
                          "status": status_of(v.get("status")), "exact": is_exact(v),
-                         "published": _published(v), "layer": layer_number(v.get("label"))})
+                         "published": _published(v), "layer": layer_number(v.get("label")),
+                         "threshold": threshold(v)})
         title = f"{claim_id} \u00b7 {variant}"
         models = {tuple(verdict_models(v)) for v in vs}
         if len(rows) > 3 and len(models) == 1 and all(r["layer"] is not None for r in rows):

@@ -48,7 +48,7 @@ def layer_number(label) -> int | None:
 
 
 def _values(rows, reference, margin) -> list[float]:
-    vals = [as_float(r.get(k)) for r in rows for k in ("estimate", "lo", "hi", "published")]
+    vals = [as_float(r.get(k)) for r in rows for k in ("estimate", "lo", "hi", "published", "threshold")]
     vals += [reference] if reference is not None else []
     if reference is not None and margin:
         vals += [reference - margin, reference + margin]
@@ -73,7 +73,8 @@ def _status(row) -> str:
 def forest_svg(rows: Sequence[dict], *, title: str, xlabel: str, id_prefix: str,
                reference: float | None = None, margin: float | None = None) -> str | None:
     """Forest plot, one line per verdict: ``rows`` of ``label, estimate, lo, hi, status`` (+
-    optional ``exact``, ``published``). None when no row has an estimate to draw."""
+    optional ``exact``, ``published``, and ``threshold`` when rows have thresholds of their own,
+    drawn as a short dashed tick on each row). None when no row has an estimate to draw."""
     if not rows or all(as_float(r.get("estimate")) is None for r in rows):
         return None
     with report_style():
@@ -92,6 +93,11 @@ def forest_svg(rows: Sequence[dict], *, title: str, xlabel: str, id_prefix: str,
                 ax.plot([est], [y], marker=marker, color=col, markersize=6, linestyle="none",
                         label=status if status not in seen else None)
                 seen.add(status)
+            own = as_float(row.get("threshold")) if reference is None else None
+            if own is not None:
+                ax.vlines([own], y - 0.35, y + 0.35, color="#444", linestyle="--", linewidth=1,
+                          label="threshold (per row)" if "own" not in seen else None)
+                seen.add("own")
             pub = as_float(row.get("published"))
             if pub is not None:
                 ax.plot([pub], [y], marker="D", markerfacecolor="none", markeredgecolor="#000",
