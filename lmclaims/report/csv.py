@@ -10,7 +10,7 @@ claims.json stays the source of truth; this is a flat view of it.
 >>> doc = {"verdicts": [{"key": "c@corrected:m", "claim_id": "c", "variant": "corrected", "models": ["m"],
 ...        "status": "supported", "p_raw": 0.01, "evidence": {"estimate": 1.5, "confidence_interval": [1.1, 1.9]}}]}
 >>> print(verdicts_csv(doc).splitlines()[1][:60])
-c@corrected:m,c,corrected,m,,supported,,1.5,1.1,1.9,,,,,0.01,
+c@corrected:m,c,corrected,m,,supported,,1.5,1.1,1.9,,,,,0.01
 """
 
 from __future__ import annotations
