@@ -112,6 +112,8 @@ def test_finding_line_has_verdict_key_number_and_why(synthetic, syn_html):
     assert "nearest the threshold 0 of 30" in line and "lies above 0" in line
     exact = findings.split('href="#claim-anatomy-importance_range"', 1)[1].split("</li>", 1)[0]
     assert "= 634 (exact)" in exact and "[" not in exact.split("(exact)")[0].split("=")[-1]
+    negligible = findings.split('href="#claim-controls-softcap_clusters_by_cap"', 1)[1].split("</li>", 1)[0]
+    assert "as negligible" in negligible
     measured = findings.split('href="#claim-thermo-heritage_sign"', 1)[1].split("</li>", 1)[0]
     assert "3 measurements (no prediction): above 1 (3)" in measured
 

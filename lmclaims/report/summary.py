@@ -89,7 +89,7 @@ def summarize(verdicts: list[dict]) -> dict:
     """``{"counts", "key", "why", "n"}`` for a variant's verdicts (``key``/``why`` "" when none)."""
     kv = key_verdict(verdicts)
     if kv is None:
-        return {"counts": [], "key": "", "why": "", "n": 0}
+        return {"counts": [], "key": "", "why": "", "n": 0, "refuted_as": ""}
     key = number(kv)
     label = as_text(kv.get("label")) if kv.get("label") else ""
     if len(verdicts) > 1:
@@ -99,4 +99,7 @@ def summarize(verdicts: list[dict]) -> dict:
         key = f"{label + ': ' if label else ''}{key} ({where})"
     elif label:
         key = f"{label}: {key}"
-    return {"counts": counts(verdicts), "key": key, "why": clip(kv.get("reason") or ""), "n": len(verdicts)}
+    how = as_text(extra(kv).get("refuted_as")) if status_of(kv.get("status")) == "refuted" and \
+        extra(kv).get("refuted_as") else ""
+    return {"counts": counts(verdicts), "key": key, "why": clip(kv.get("reason") or ""), "n": len(verdicts),
+            "refuted_as": how}
