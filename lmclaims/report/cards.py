@@ -94,12 +94,15 @@ def _published(v: dict) -> float | None:
 
 
 def figures(claim_id: str, variant: str, verdicts: list[dict], next_id, panel: list[str] = ()) -> list[str]:
-    """One plot per statistic among the variant's verdicts: a layer profile or a forest plot."""
-    groups: dict[str, list[dict]] = {}
-    for v in verdicts:
-        groups.setdefault(as_text(evidence(v).get("statistic") or "estimate"), []).append(v)
+    """One plot for the variant's verdicts: a layer profile (labels are layers) or a forest plot.
+
+    Verdicts whose statistics differ only by their label (``q: …``, ``k: …``) share the plot: the
+    row names say which is which, and the axis says the statistic when there is one.
+    """
+    stats = list(dict.fromkeys(as_text(evidence(v).get("statistic") or "estimate") for v in verdicts))
+    statistic = stats[0] if len(stats) == 1 else "estimate (statistic per row: see the table)"
     out = []
-    for statistic, vs in groups.items():
+    for vs in [verdicts]:
         thresholds = {threshold(v) for v in vs}
         margins = {as_float(extra(v).get("min_effect")) for v in vs}
         ref = thresholds.pop() if len(thresholds) == 1 else None
