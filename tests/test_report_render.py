@@ -21,6 +21,7 @@ from markupsafe import escape
 from lmclaims.report.format import slug
 from lmclaims.report.papers import paper_of
 from lmclaims.report.render import render_html, render_string, write_all
+from lmclaims.report.svg import SVG_FONT_CSS
 
 FIXTURES = Path(__file__).parent / "fixtures_report"
 SAMPLE = FIXTURES / "sample_claims.json"
@@ -272,10 +273,12 @@ def test_many_verdicts_stay_lean(sample):
         report["verdicts"].append(v)
     html = render_string(report)
     assert html.count("<svg ") == 50 + 5                # plots + one verdict plot per claim
-    assert len(html.encode()) < 1_500_000
+    assert len(html.encode()) < 800_000             # 50 plots of 29 points with bands, 5 forests
     assert "0.123456789" not in html and "0.1234568" not in html
     coords = re.findall(r'\sd="([^"]*)"', html)
-    assert coords and not any(re.search(r"\d\.\d\d", d) for d in coords)   # geometry rounded to 0.1 px
+    assert coords and not any(re.search(r"\d\.\d\d", d) or "\n" in d for d in coords)   # rounded, one line
+    assert "font-family" not in "".join(re.findall(r"<text [^>]*>", html))   # set once by the page CSS
+    assert SVG_FONT_CSS in html
 
 
 @pytest.mark.skipif(not REAL.exists(), reason="no recorded real run (tests/fixtures_report/claims-offline.json)")
