@@ -107,18 +107,21 @@ def figures(claim_id: str, variant: str, verdicts: list[dict], next_id, panel: l
         margins = {as_float(extra(v).get("min_effect")) for v in vs}
         ref = thresholds.pop() if len(thresholds) == 1 else None
         margin = margins.pop() if len(margins) == 1 else None
+        models = {tuple(verdict_models(v)) for v in vs}
+        one_model = len(models) == 1 and len(next(iter(models))) == 1
         rows = []
         for v in vs:
             ev = evidence(v)
             ci = _list(ev.get("confidence_interval")) + [None, None]
-            rows.append({"label": who(v, panel), "estimate": ev.get("estimate"), "lo": ci[0], "hi": ci[1],
+            # one model throughout: it goes in the title, the rows keep only their labels
+            short = as_text(v.get("label")) if one_model and v.get("label") else who(v, panel)
+            rows.append({"label": short, "estimate": ev.get("estimate"), "lo": ci[0], "hi": ci[1],
                          "status": status_of(v.get("status")), "exact": is_exact(v),
                          "published": _published(v), "layer": layer_number(v.get("label")),
                          "threshold": threshold(v)})
-        title = f"{claim_id} \u00b7 {variant}"
-        models = {tuple(verdict_models(v)) for v in vs}
+        title = f"{claim_id} \u00b7 {variant}" + (f" ({next(iter(models))[0]})" if one_model else "")
         if len(rows) > 3 and len(models) == 1 and all(r["layer"] is not None for r in rows):
-            svg = layer_profile_svg(rows, title=f"{title} ({', '.join(models.pop())})", ylabel=statistic,
+            svg = layer_profile_svg(rows, title=title, ylabel=statistic,
                                     id_prefix=next_id(), reference=ref, margin=margin)
         else:
             svg = forest_svg(rows, title=title, xlabel=statistic, id_prefix=next_id(), reference=ref,
