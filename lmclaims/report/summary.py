@@ -2,7 +2,7 @@
 
 The *key verdict* of a variant is its only verdict, or — when a test recorded several (one per
 layer, per matrix type, per model) — the one whose estimate lies closest to the decision
-threshold: the verdict that came nearest to going the other way, which is what a reader needs to
+threshold (without thresholds: the first that computed an estimate): the verdict that came nearest to going the other way, which is what a reader needs to
 judge the whole set ("no layer's removal lowers perplexity: smallest +13.6 [10.1, 18.5], L17").
 
 >>> v = {"status": "refuted", "label": "L17", "reason": "the 95% CI [10.1, 18.5] lies wholly above 0",
@@ -63,11 +63,13 @@ def key_verdict(verdicts: list[dict]) -> dict | None:
     if len(verdicts) == 1:
         return verdicts[0]
 
-    def distance(v: dict) -> float:
+    def distance(v: dict) -> tuple[int, float]:
         est, t = as_float(evidence(v).get("estimate")), threshold(v)
-        return abs(est - t) if est is not None and t is not None else float("inf")
+        if est is None:
+            return (2, 0.0)                 # a verdict that computed nothing is never the key
+        return (0, abs(est - t)) if t is not None else (1, 0.0)
 
-    return min(verdicts, key=distance)
+    return min(verdicts, key=distance)      # ties: the first in recorded order
 
 
 def number(v: dict) -> str:
@@ -95,7 +97,7 @@ def summarize(verdicts: list[dict]) -> dict:
     if len(verdicts) > 1:
         t = threshold(kv)
         where = f"nearest the threshold {fmt_num(t)} of {len(verdicts)}" if t is not None \
-            else f"first of {len(verdicts)}"
+            else f"1 of {len(verdicts)}"
         key = f"{label + ': ' if label else ''}{key} ({where})"
     elif label:
         key = f"{label}: {key}"
