@@ -26,8 +26,8 @@ from lmclaims.report.render import render_html
 pytestmark = pytest.mark.browser
 
 FIXTURES = Path(__file__).parent / "fixtures_report"
-REAL = FIXTURES / "claims-offline.json"
 SYNTHETIC = FIXTURES / "claims-synthetic.json"
+REALS = [p for p in (FIXTURES / "claims-offline.json", FIXTURES / "claims-offline-thermo.json") if p.exists()]
 INSTALL = "apt-get install -y chromium chromium-driver && pip install -e '.[browser]'"
 VIEWPORT = 1280
 SCRIPT = "<script>document.title='PWNED'</script>"
@@ -70,9 +70,9 @@ def driver():
     d.quit()
 
 
-@pytest.fixture(scope="module")
-def real_doc() -> dict:
-    return json.loads((REAL if REAL.exists() else SYNTHETIC).read_text())
+@pytest.fixture(scope="module", params=REALS or [SYNTHETIC], ids=lambda p: p.stem)
+def real_doc(request) -> dict:
+    return json.loads(request.param.read_text())
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +83,7 @@ def real_page(tmp_path_factory, real_doc) -> Path:
 
 
 def shot_dir(tmp_path: Path) -> Path:
-    d = Path(os.environ.get("LMCLAIMS_SCREENSHOT_DIR") or tmp_path)
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    return Path(os.environ.get("LMCLAIMS_SCREENSHOT_DIR") or tmp_path)
 
 
 def test_real_report_fits_1280_and_reads_findings_first(driver, real_page, real_doc, tmp_path):
@@ -107,7 +105,8 @@ def test_real_report_fits_1280_and_reads_findings_first(driver, real_page, real_
           .filter(b => b.getBoundingClientRect().right > t.right + 0.5).length;""")
     assert hidden == 0
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    out = shot_dir(tmp_path)
+    out = shot_dir(tmp_path) / str(real_doc.get("created", "run")).replace(":", "-")
+    out.mkdir(parents=True, exist_ok=True)
     driver.set_window_size(VIEWPORT, 1400)
     driver.execute_script("document.getElementById('findings').scrollIntoView()")
     assert driver.save_screenshot(str(out / "findings.png"))

@@ -26,8 +26,10 @@ from lmclaims.report.svg import SVG_FONT_CSS
 FIXTURES = Path(__file__).parent / "fixtures_report"
 SAMPLE = FIXTURES / "sample_claims.json"
 SYNTHETIC = FIXTURES / "claims-synthetic.json"
-REAL = FIXTURES / "claims-offline.json"
-DOCS = [p for p in (SAMPLE, SYNTHETIC, REAL) if p.exists()]
+REAL = FIXTURES / "claims-offline.json"              # real plugin output, old schema (anatomy runs)
+REAL_NEW = FIXTURES / "claims-offline-thermo.json"   # real plugin output, current schema (thermo run)
+REALS = [p for p in (REAL, REAL_NEW) if p.exists()]
+DOCS = [p for p in (SAMPLE, SYNTHETIC, *REALS) if p.exists()]
 
 
 @pytest.fixture(scope="module")
@@ -281,15 +283,26 @@ def test_many_verdicts_stay_lean(sample):
     assert SVG_FONT_CSS in html
 
 
-@pytest.mark.skipif(not REAL.exists(), reason="no recorded real run (tests/fixtures_report/claims-offline.json)")
-def test_real_offline_run_page_is_under_1_mb_and_names_every_paper():
-    doc = json.loads(REAL.read_text())
+@pytest.mark.parametrize("path", REALS, ids=[p.stem for p in REALS])
+def test_real_offline_run_page_is_under_1_mb_and_names_every_paper(path):
+    doc = json.loads(path.read_text())
     html = render_string(doc)
     assert len(html.encode("utf-8")) <= 1_000_000
     assert "Unregistered seed" not in html
     findings = section(html, "findings")
     assert findings.count('<article class="paper">') == len({paper_of(c.get("source")).id
                                                              for c in doc["claims"].values()})
-    # every claim has a finding line and a card; every verdict key is in the CSV
-    for cid in doc["claims"]:
+    for cid in doc["claims"]:                      # every claim has a finding line and a card
         assert f'href="#{slug(cid)}"' in findings and f'id="{slug(cid)}"' in html
+
+
+def test_real_current_schema_run_shows_suite_and_measurements():
+    if not REAL_NEW.exists():
+        pytest.skip("no recorded current-schema run")
+    doc = json.loads(REAL_NEW.read_text())
+    html = render_string(doc)
+    suite = doc["suite"]
+    assert f"at 0.05: {suite['bh_significant']} significant" in section(html, "findings")
+    assert html.count("<tr><td class=\"who\">") >= len(doc["measurements"])   # every measurement in a card
+    for key in ("max_tokens", "n_resamples", "corpus_sha256"):
+        assert key in section(html, "provenance")
