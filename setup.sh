@@ -24,9 +24,9 @@ pip_install --no-deps -r fixtures/panels/offline-requirements.txt
 if [ "${LMCLAIMS_FULL:-0}" = "1" ]; then
   pip_install --no-deps -r fixtures/panels/offline-full-requirements.txt
 fi
-# Headless Chromium for the report's browser test (Debian packages). Optional: without it that one
-# test is skipped with the command to install it.
-if ! command -v chromium >/dev/null 2>&1; then
+# Headless Chromium + chromedriver for the report's browser test (selenium; Debian packages). Optional:
+# without them that test is skipped with the command to install them.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "[setup] installing chromium + chromium-driver (apt)"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null \

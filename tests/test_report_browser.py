@@ -1,18 +1,22 @@
-"""Load the rendered report in a real headless Chromium (no network) and inspect the live DOM.
+"""The report as a page in a real browser: Debian Chromium driven by selenium through chromedriver.
 
-``--dump-dom`` prints the DOM after the page has loaded and any scripts would have run, so it shows
-both what the browser parsed (is ``#claims-matrix`` there, with the right rows?) and whether text
-from model output became live markup (a ``<script>`` element, or an ``onerror`` that fired).
-Skipped, with the install command, when Chromium is not installed.
+Opens the report of a real offline run (``fixtures_report/claims-offline.json``, a trimmed copy of
+the plugin's claims.json; the synthetic current-schema doc when that is absent) at a 1280 px
+window and checks what a reader sees: no element is wider than the viewport (no horizontal
+scrolling anywhere), the findings come before the matrix, every claim has its card, and a
+screenshot is saved (``$LMCLAIMS_SCREENSHOT_DIR`` or the test's tmp dir). A second page carries
+script payloads in model names and plot titles and must run none of them.
+
+Skipped, with the install command, when selenium, chromium or chromedriver is missing
+(``apt-get install -y chromium chromium-driver`` and ``pip install -e .[browser]``; setup.sh does both).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
-import subprocess
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -21,106 +25,121 @@ from lmclaims.report.render import render_html
 
 pytestmark = pytest.mark.browser
 
-SAMPLE = Path(__file__).parent / "fixtures_report" / "sample_claims.json"
-INSTALL = "sudo apt-get install chromium chromium-driver"
-# Payloads that would leave a visible trace in the DOM if they ever executed.
+FIXTURES = Path(__file__).parent / "fixtures_report"
+SYNTHETIC = FIXTURES / "claims-synthetic.json"
+REALS = [p for p in (FIXTURES / "claims-offline.json", FIXTURES / "claims-offline-thermo.json") if p.exists()]
+INSTALL = "apt-get install -y chromium chromium-driver && pip install -e '.[browser]'"
+VIEWPORT = 1280
 SCRIPT = "<script>document.title='PWNED'</script>"
 IMG = "\"><img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
 PAYLOAD = SCRIPT + IMG
-EXPECTED_MATRIX_ROWS = 6 + 1          # the sample's (claim, variant) rows + the poisoned one
+
+WIDE = """
+const limit = arguments[0];
+return Array.from(document.querySelectorAll('body, body *'))
+  .map(e => [e, e.getBoundingClientRect()])
+  .filter(([e, r]) => r.width > 0 && (r.right > limit + 0.5 || r.left < -0.5))
+  .slice(0, 10)
+  .map(([e, r]) => `${e.tagName.toLowerCase()}.${e.getAttribute('class') || ''}#${e.id} right=${Math.round(r.right)}`);
+"""
 
 
-def chromium_binary() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
+def _binary(*names: str) -> str:
+    for name in names:
+        path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
         if path:
             return path
-    pytest.skip(f"headless chromium is not installed; install it with: {INSTALL}")
-
-
-def run_chromium(args: list[str], tmp: Path) -> subprocess.CompletedProcess:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--host-resolver-rules=MAP * ~NOTFOUND",          # no name resolves: no network
-             f"--user-data-dir={tmp / 'profile'}"]
-    return subprocess.run([chromium_binary(), *flags, *args], capture_output=True, text=True,
-                          timeout=120, cwd=tmp)
-
-
-class Dom(HTMLParser):
-    """Start tags of a serialised DOM, plus the rows of ``#claims-matrix``'s body and the title."""
-
-    def __init__(self, html: str):
-        super().__init__()
-        self.tags: list[tuple[str, dict]] = []
-        self.matrix_rows = 0
-        self.title = ""
-        self._stack: list[str] = []
-        self._in_matrix_body = False
-        self._in_title = False
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        self.tags.append((tag, attrs))
-        if tag == "table" and attrs.get("id") == "claims-matrix":
-            self._stack = ["table"]
-        elif self._stack:
-            self._stack.append(tag)
-            self._in_matrix_body = self._stack[:2] == ["table", "tbody"]
-            if tag == "tr" and self._in_matrix_body and len(self._stack) == 3:
-                self.matrix_rows += 1
-        self._in_title = tag == "title"
-
-    def handle_endtag(self, tag):
-        if self._stack and tag in self._stack:
-            while self._stack and self._stack.pop() != tag:
-                pass
-        self._in_title = False
-
-    def handle_data(self, data):
-        if self._in_title:
-            self.title += data
+    pytest.skip(f"{names[0]} is not installed; install with: {INSTALL}")
 
 
 @pytest.fixture(scope="module")
-def report_page(tmp_path_factory) -> Path:
-    """The sample report with script payloads in a model name, a statement and a table cell."""
-    report = json.loads(SAMPLE.read_text())
+def driver():
+    webdriver = pytest.importorskip("selenium.webdriver", reason=f"selenium missing: {INSTALL}")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = _binary("chromium", "chromium-browser", "google-chrome")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--hide-scrollbars", f"--window-size={VIEWPORT},1000", "--disable-background-networking",
+                "--host-resolver-rules=MAP * ~NOTFOUND"):           # nothing resolves: no network
+        options.add_argument(arg)
+    d = webdriver.Chrome(service=Service(_binary("chromedriver")), options=options)
+    d.set_page_load_timeout(120)
+    yield d
+    d.quit()
+
+
+@pytest.fixture(scope="module", params=REALS or [SYNTHETIC], ids=lambda p: p.stem)
+def real_doc(request) -> dict:
+    return json.loads(request.param.read_text())
+
+
+@pytest.fixture(scope="module")
+def real_page(tmp_path_factory, real_doc) -> Path:
+    out = tmp_path_factory.mktemp("browser") / "claims.html"
+    render_html(real_doc, out)
+    return out
+
+
+def shot_dir(tmp_path: Path) -> Path:
+    return Path(os.environ.get("LMCLAIMS_SCREENSHOT_DIR") or tmp_path)
+
+
+def test_real_report_fits_1280_and_reads_findings_first(driver, real_page, real_doc, tmp_path):
+    driver.set_window_size(VIEWPORT, 1000)
+    driver.get(real_page.as_uri())
+    inner = driver.execute_script("return window.innerWidth")
+    assert inner <= VIEWPORT
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= inner
+    assert driver.execute_script(WIDE, inner) == []                # no element past the right edge
+    top = {s: driver.execute_script(f"return document.getElementById('{s}').getBoundingClientRect().top")
+           for s in ("findings", "matrix", "claims")}
+    assert top["findings"] < top["matrix"] < top["claims"]
+    n_cards = driver.execute_script("return document.querySelectorAll('section.card').length")
+    assert n_cards == len(real_doc["claims"])
+    # every panel-level row of the matrix shows its verdicts inside the visible table
+    hidden = driver.execute_script("""
+        const t = document.getElementById('claims-matrix').getBoundingClientRect();
+        return Array.from(document.querySelectorAll('#claims-matrix .badge'))
+          .filter(b => b.getBoundingClientRect().right > t.right + 0.5).length;""")
+    assert hidden == 0
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    out = shot_dir(tmp_path) / str(real_doc.get("created", "run")).replace(":", "-")
+    out.mkdir(parents=True, exist_ok=True)
+    driver.set_window_size(VIEWPORT, 1400)
+    driver.execute_script("document.getElementById('findings').scrollIntoView()")
+    assert driver.save_screenshot(str(out / "findings.png"))
+    driver.execute_script("document.querySelector('section.card').scrollIntoView()")
+    assert driver.save_screenshot(str(out / "card.png"))
+    driver.set_window_size(VIEWPORT, min(height + 200, 16000))
+    assert driver.save_screenshot(str(out / "claims-full.png"))
+    import matplotlib.image
+    pixels = matplotlib.image.imread(str(out / "findings.png"))
+    assert pixels.shape[1] == VIEWPORT and pixels.std() > 0.05     # text, badges and plots, not blank
+
+
+@pytest.fixture(scope="module")
+def poisoned_page(tmp_path_factory) -> Path:
+    report = json.loads(SYNTHETIC.read_text())
     model = f"evil{PAYLOAD}"
     report["models"][model] = {"fingerprint": PAYLOAD, "caveats": [PAYLOAD]}
-    report["claims"]["999-poison"] = {"statement": PAYLOAD, "source": PAYLOAD, "variants": ["corrected"]}
-    v = copy.deepcopy(next(v for v in report["verdicts"] if v["plots"] and v["plots"][-1]["kind"] == "table"))
-    v.update(claim_id="999-poison", models=[model], label=PAYLOAD, rule=PAYLOAD, key="999-poison@corrected:evil")
-    v["plots"][-1]["rows"] = [[PAYLOAD, PAYLOAD]]
-    v["plots"][0]["title"] = PAYLOAD
+    report["claims"]["zz.poison"] = {"statement": PAYLOAD, "source": PAYLOAD, "variants": ["corrected"]}
+    v = copy.deepcopy(report["verdicts"][0])
+    v.update(claim_id="zz.poison", models=[model], label=PAYLOAD, rule=PAYLOAD, reason=PAYLOAD,
+             key="zz.poison@corrected:evil", plots=[{"kind": "table", "title": PAYLOAD, "rows": [[PAYLOAD]]},
+                                                  {"kind": "curves", "title": PAYLOAD, "series": {PAYLOAD: {"y": [1, 2]}}}])
     report["verdicts"].append(v)
-    out = tmp_path_factory.mktemp("browser") / "claims.html"
+    out = tmp_path_factory.mktemp("poison") / "claims.html"
     render_html(report, out)
     return out
 
 
-def test_matrix_in_live_dom_and_no_script_ran(report_page, tmp_path):
-    proc = run_chromium(["--virtual-time-budget=2000", "--dump-dom", report_page.as_uri()], tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    dom = Dom(proc.stdout)
-    assert ("table", {"id": "claims-matrix", "class": "matrix"}) in dom.tags
-    assert dom.matrix_rows == EXPECTED_MATRIX_ROWS
-    assert dom.title == "lmclaims report"                     # the title-changing script never ran
-    assert not [t for t, _ in dom.tags if t in ("script", "img")]
-    body = next(attrs for tag, attrs in dom.tags if tag == "body")
-    assert "data-pwned" not in body                           # no onerror handler fired
-    assert "PWNED" in proc.stdout                             # ... while the payload is shown as text
-
-
-def test_screenshot(report_page, tmp_path):
-    """A full-width screenshot renders (non-blank). Kept in tmp_path for a human to look at."""
-    import matplotlib.image
-
-    shot = tmp_path / "claims.png"
-    proc = run_chromium(["--hide-scrollbars", "--window-size=1280,2400", f"--screenshot={shot}",
-                         report_page.as_uri()], tmp_path)
-    assert proc.returncode == 0 and shot.exists(), proc.stderr[-2000:]
-    pixels = matplotlib.image.imread(str(shot))
-    assert pixels.shape[:2] == (2400, 1280)
-    assert pixels.std() > 0.05                                # text, badges and plots, not a blank page
+def test_payloads_in_json_never_run(driver, poisoned_page):
+    driver.set_window_size(VIEWPORT, 1000)
+    driver.get(poisoned_page.as_uri())
+    assert driver.title == "lmclaims report"                      # the title-changing script never ran
+    assert driver.execute_script("return document.querySelectorAll('script, img').length") == 0
+    assert driver.execute_script("return document.body.getAttribute('data-pwned')") is None
+    assert "PWNED" in driver.execute_script("return document.body.innerText")   # shown as text
+    assert driver.execute_script(WIDE, VIEWPORT) == []            # long hostile text wraps too

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from lmclaims.report.papers import registry
 from lmclaims.report.render import render_string
 
 SAMPLE = Path(__file__).parent / "fixtures_report" / "sample_claims.json"
@@ -91,10 +92,29 @@ def test_payload_is_shown_as_text(html):
 
 
 def test_ids_and_links_from_input_are_slugged(html):
+    """Ids and in-page links are slugs; the only outside links are the paper registry's own."""
+    registry_links = {p.get("link") for p in registry()["papers"].values()}
     for tag, attrs in Dom(html).tags:
         for name in ("id", "href"):
-            if name in attrs:
+            if name in attrs and not (name == "href" and attrs[name] in registry_links):
                 assert re.fullmatch(r"#?[A-Za-z0-9_.:-]+", attrs[name]), (tag, name, attrs[name])
+
+
+BIDI_NUL = "ab\u202ecd\u2066ef\x00gh\x1bij\u200f"
+
+
+def test_bidi_override_and_control_characters_never_reach_the_page():
+    """Issue 13 item 9: a right-to-left override or NUL in any JSON text is replaced, in HTML and SVG."""
+    report = json.loads(SAMPLE.read_text())
+    v = report["verdicts"][0]
+    v.update(label=BIDI_NUL, reason=BIDI_NUL, rule=BIDI_NUL, models=[f"m{BIDI_NUL}"])
+    v["plots"][0]["title"] = BIDI_NUL
+    report["claims"][v["claim_id"]]["statement"] = BIDI_NUL
+    report["tests"].append({"nodeid": BIDI_NUL, "outcome": "skipped", "claim_id": v["claim_id"], "reason": BIDI_NUL})
+    page = render_string(report)
+    for ch in ("\u202e", "\u2066", "\x00", "\x1b", "\u200f"):
+        assert ch not in page, repr(ch)
+    assert page.count("ab\ufffdcd\ufffdef\ufffdgh\ufffdij\ufffd") >= 5    # shown, marked, not silently dropped
 
 
 def test_svg_text_escaped_by_matplotlib(html):

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 import matplotlib.pyplot as plt
 import pytest
 
+from lmclaims.report.forest import layer_profile_svg
 from lmclaims.report.plots import forest_svg, render_plot
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -96,10 +97,53 @@ def test_forest_plot_rows_and_status_legend():
             {"label": "m3", "estimate": None, "lo": None, "hi": None, "status": "inconclusive"}]
     svg = forest_svg(rows, title="G by model", xlabel="G", id_prefix="f-", reference=1.0)
     t = texts(svg)
-    assert {"m1", "m2 \u00b7 layer 3", "m3", "supported", "refuted", "G by model", "verdict"} <= set(t)
+    assert {"m1", "m2 \u00b7 layer 3", "m3", "supported", "refuted", "G by model", "threshold 1"} <= set(t)
     assert "inconclusive" not in t                             # no marker drawn for a missing estimate
 
 
 def test_forest_plot_none_when_nothing_to_draw():
     assert forest_svg([], title="t", xlabel="x", id_prefix="f-") is None
     assert forest_svg([{"label": "a", "estimate": None}], title="t", xlabel="x", id_prefix="f-") is None
+
+
+def test_forest_draws_margin_band_exact_point_and_published_value():
+    rows = [{"label": "paper", "estimate": 634.19, "lo": 634.19, "hi": 634.19, "status": "refuted", "exact": True},
+            {"label": "ours", "estimate": 2.0, "lo": 1.0, "hi": 3.0, "status": "inconclusive", "published": 2.5e6}]
+    svg = forest_svg(rows, title="t", xlabel="ratio", id_prefix="f-", reference=1e7, margin=None)
+    t = texts(svg)
+    assert "paper (exact)" in t and "published" in t and "threshold 1e+07" in t
+    assert "ratio (log scale)" in t                                  # 2 … 1e7 spans orders of magnitude
+    with_interval = forest_svg([dict(rows[0], exact=False, lo=600.0, hi=700.0), rows[1]], title="t",
+                               xlabel="ratio", id_prefix="f-", reference=1e7)
+    assert with_interval.count("<path") == svg.count("<path") + 3   # whisker + 2 caps only for a real interval
+    band = forest_svg(rows[1:], title="t", xlabel="x", id_prefix="g-", reference=0.0, margin=0.5)
+    assert "margin \u00b10.5" in texts(band)
+
+
+def test_layer_profile_of_verdicts_uses_symlog_for_a_huge_span():
+    import numpy as np
+    est = np.r_[np.linspace(10, 60, 29), 2.5e6]
+    rows = [{"label": f"L{i}", "layer": i, "estimate": e, "lo": e * 0.8, "hi": e * 1.2, "status": "refuted"}
+            for i, e in enumerate(est)]
+    svg = layer_profile_svg(rows, title="scan", ylabel="dPPL %", id_prefix="s-", reference=0.0)
+    t = texts(svg)
+    assert "dPPL % (symlog scale)" in t and "layer" in t and "CI band" in t and "refuted" in t
+    linear = layer_profile_svg(rows[:5], title="scan", ylabel="dPPL %", id_prefix="s-", reference=0.0)
+    assert "dPPL %" in texts(linear)                                 # 10 … 60: stays linear
+
+
+def test_bars_over_many_layers_become_lines_with_bands():
+    cats = [f"L{i}" for i in range(30)]
+    spec = {"kind": "bars", "title": "dPPL per layer", "categories": cats, "series": {"skip": list(range(1, 31))},
+            "lo": {"skip": [x - 0.5 for x in range(1, 31)]}, "hi": {"skip": [x + 0.5 for x in range(1, 31)]},
+            "ylabel": "dPPL %", "logy": True}
+    svg = render_plot(spec, id_prefix="b-").svg
+    assert "layer" in texts(svg) and "L7" not in texts(svg)          # numeric layer axis, not 30 tick labels
+    as_bars = render_plot(dict(spec, categories=[f"c{i}" for i in range(30)]), id_prefix="c-").svg
+    assert as_bars.count("<path") > svg.count("<path") + 25           # 30 bars + error bars vs one line + band
+
+
+def test_values_spanning_orders_of_magnitude_get_a_log_axis_without_logy():
+    p = render_plot({"kind": "curves", "ylabel": "v", "series": {"s": {"x": [0, 1, 2], "y": [1, 2, 5e5]}}},
+                    id_prefix="a-")
+    assert "v (log scale)" in texts(p.svg)

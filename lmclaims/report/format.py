@@ -21,6 +21,7 @@ STATUS_GLYPHS = {
     "skipped": "\u2013",       # en dash
     "error": "!",
     "unknown": "\u00b7",
+    "measured": "\u25cb",     # white circle: a number, no verdict
 }
 
 MISSING = "\u2014"  # em dash: shown for None / NaN / missing values
@@ -126,3 +127,20 @@ def as_text(x: Any) -> str:
     if isinstance(x, (list, tuple)):
         return ", ".join(as_text(v) for v in x)
     return str(x)
+
+
+#: Bidirectional-override and isolate controls (Trojan-source characters) and the marks.
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f" + _BIDI + "\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` with control, bidi-override and lone-surrogate characters replaced by U+FFFD.
+
+    Such characters must not reach the page as text: a NUL or a right-to-left override in a model
+    name or reason would reorder or hide what a reader sees. Newlines and tabs are kept.
+
+    >>> clean_text("evil\\u202etxt.exe\\x00 ok\\n")
+    'evil\\ufffdtxt.exe\\ufffd ok\\n'
+    """
+    return _UNSAFE.sub("\ufffd", text)

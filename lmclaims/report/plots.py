@@ -8,9 +8,10 @@ Spec kinds (see ``SCHEMA.md``):
 ``curves``   ``series: {name: {x, y}}`` lines, e.g. training-loss curves.
 ``table``    ``columns`` + ``rows``: not an image; returned as data for the template (escaped there).
 
-Besides the specs, :func:`forest_svg` draws the per-variant forest plot (estimate ± CI per verdict).
-``logy`` uses a log axis when every value is positive and a symlog axis otherwise, and says which
-in the axis label. A spec that cannot be drawn yields a :class:`RenderedPlot` with ``error`` set
+Verdict plots (forest, per-layer profile of verdicts) live in :mod:`lmclaims.report.forest`.
+``logy`` — or values that span orders of magnitude (:mod:`lmclaims.report.scales`) — gives a log
+axis when every value is positive and a symlog axis otherwise, and the axis label says which.
+Bars over many layers (``L0`` … ``L29``) are drawn as lines with CI bands, not 30 bar groups. A spec that cannot be drawn yields a :class:`RenderedPlot` with ``error`` set
 instead of breaking the whole report.
 """
 
@@ -23,15 +24,10 @@ from typing import Any
 import numpy as np
 
 from .format import as_float, as_text
+from .forest import forest_svg, layer_number  # noqa: F401  (forest_svg re-exported)
+from .scales import apply_scale
 from .svg import colour, figure_to_svg, plain_text, plt, report_style
 
-#: Marker, colour and legend word per verdict status in the forest plot (shape carries meaning too).
-STATUS_STYLE = {
-    "supported": ("o", "#1a7f37"),
-    "refuted": ("X", "#cf222e"),
-    "inconclusive": ("D", "#9a6700"),
-    "unknown": ("s", "#57606a"),
-}
 MAX_LABEL = 48          # longest tick/legend label drawn in a figure; the full text is in the tables
 MAX_TITLE = 90          # longest title drawn in a figure
 FIG_WIDTH = 6.4         # inches
@@ -65,19 +61,9 @@ def _short(text: Any, limit: int = MAX_LABEL) -> str:
     return plain_text(_clip(text, limit))
 
 
-def _apply_logy(ax, values: Sequence[np.ndarray], ylabel: str) -> str:
-    """Log y axis if all finite values are > 0, else symlog; returns the annotated y label."""
-    finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.array([])
-    if finite.size and np.all(finite > 0):
-        ax.set_yscale("log")
-        # bars start at 0, which a log axis cannot show: without limits matplotlib stretches the
-        # axis down to ~1e-16; the data's own range (with a margin) is what a reader needs
-        ax.set_ylim(float(finite.min()) / 1.5, float(finite.max()) * 1.5)
-        return f"{ylabel} (log scale)".strip()
-    nonzero = np.abs(finite[finite != 0])
-    linthresh = float(nonzero.min()) if nonzero.size else 1.0
-    ax.set_yscale("symlog", linthresh=linthresh)
-    return f"{ylabel} (symlog scale, linear within ±{linthresh:.3g})".strip()
+def _apply_logy(ax, values: Sequence[np.ndarray], ylabel: str, spec: dict) -> str:
+    """Log / symlog y axis when the spec asks (``logy``) or the values span orders of magnitude."""
+    return apply_scale(ax, "y", list(values), ylabel, force=bool(spec.get("logy")))
 
 
 def _finish(fig, ax, spec: dict, *, ylabel: str, xlabel: str, n_series: int, id_prefix: str) -> str:
@@ -107,7 +93,8 @@ def _draw_profile(spec: dict, id_prefix: str) -> str:
             x = _floats(s.get("x")) if s.get("x") is not None else np.arange(len(y), dtype=float)
             if len(x) != len(y):
                 raise ValueError(f"series {name!r}: x has {len(x)} values, y has {len(y)}")
-            ax.plot(x, y, marker=".", color=colour(i), label=_short(name) if name else None)
+            ax.plot(x, y, marker="." if len(y) <= 24 else None, color=colour(i),   # a dot per point
+                    label=_short(name) if name else None)                      # only when few
             all_values.append(y)
             lo, hi = _floats(s.get("lo")), _floats(s.get("hi"))
             if len(lo) == len(y) and len(hi) == len(y):
@@ -118,14 +105,29 @@ def _draw_profile(spec: dict, id_prefix: str) -> str:
             ax.axhline(ref, color="#444", linestyle="--", linewidth=1, label=f"reference = {ref:.4g}")
             all_values.append(np.array([ref]))
         ylabel = _clip(spec.get("ylabel") or "", MAX_LABEL)
-        if spec.get("logy"):
-            ylabel = _apply_logy(ax, all_values, ylabel)
+        ylabel = _apply_logy(ax, all_values, ylabel, spec)
         named = sum(1 for n in series if n) + (ref is not None)
         return _finish(fig, ax, spec, ylabel=ylabel, xlabel=as_text(spec.get("xlabel") or "layer"),
                        n_series=named, id_prefix=id_prefix)
 
 
+def _bars_as_layer_profile(spec: dict) -> dict | None:
+    """A bars spec over many layers (``L0`` … ``Ln``) as a profile spec: lines with CI bands."""
+    raw = spec.get("categories") or []
+    layers = [layer_number(c) for c in raw]
+    series = spec.get("series")
+    if len(raw) <= 8 or None in layers or not isinstance(series, dict):
+        return None
+    lo_all, hi_all = spec.get("lo") or {}, spec.get("hi") or {}
+    return {**spec, "kind": "profile", "xlabel": spec.get("xlabel") or "layer", "series": {
+        str(name): {"x": layers, "y": vals, "lo": lo_all.get(name), "hi": hi_all.get(name)}
+        for name, vals in series.items()}}
+
+
 def _draw_bars(spec: dict, id_prefix: str) -> str:
+    as_profile = _bars_as_layer_profile(spec)
+    if as_profile is not None:
+        return _draw_profile(as_profile, id_prefix)
     categories = [_short(c) for c in (spec.get("categories") or [])]
     series = spec.get("series") or {}
     if not isinstance(series, dict) or not categories:
@@ -154,8 +156,7 @@ def _draw_bars(spec: dict, id_prefix: str) -> str:
         ax.axhline(0, color="#333", linewidth=0.6)
         ax.grid(axis="x", visible=False)
         ylabel = _clip(spec.get("ylabel") or "", MAX_LABEL)
-        if spec.get("logy"):
-            ylabel = _apply_logy(ax, all_values, ylabel)
+        ylabel = _apply_logy(ax, all_values, ylabel, spec)
         return _finish(fig, ax, spec, ylabel=ylabel, xlabel=as_text(spec.get("xlabel") or ""),
                        n_series=len(series), id_prefix=id_prefix)
 
@@ -176,8 +177,7 @@ def _draw_curves(spec: dict, id_prefix: str) -> str:
             ax.plot(x, y, color=colour(i), linewidth=1.2, label=_short(name))
             all_values.append(y)
         ylabel = _clip(spec.get("ylabel") or "", MAX_LABEL)
-        if spec.get("logy"):
-            ylabel = _apply_logy(ax, all_values, ylabel)
+        ylabel = _apply_logy(ax, all_values, ylabel, spec)
         return _finish(fig, ax, spec, ylabel=ylabel, xlabel=as_text(spec.get("xlabel") or "step"),
                        n_series=len(series), id_prefix=id_prefix)
 
@@ -214,39 +214,3 @@ def render_plot(spec: Any, *, id_prefix: str) -> RenderedPlot:
     except Exception as exc:  # a bad spec must not take the report down with it
         plt.close("all")
         return RenderedPlot(kind=kind, title=title, error=f"could not draw this plot: {exc}")
-
-
-def forest_svg(rows: Sequence[dict], *, title: str, xlabel: str, id_prefix: str,
-               reference: float | None = None) -> str | None:
-    """Forest plot: one line per verdict, estimate marker with CI whiskers.
-
-    ``rows``: dicts with ``label``, ``estimate``, ``lo``, ``hi``, ``status``. Rows without a finite
-    estimate are drawn as a label only. Marker shape encodes the status (legend included), so the
-    plot reads without colour. Returns None when no row has anything to draw.
-    """
-    if not rows or all(as_float(r.get("estimate")) is None for r in rows):
-        return None
-    with report_style():
-        fig, ax = plt.subplots(figsize=(FIG_WIDTH, 0.9 + 0.28 * len(rows)))
-        ypos = np.arange(len(rows))[::-1]
-        seen: set[str] = set()
-        for y, row in zip(ypos, rows):
-            est, lo, hi = (as_float(row.get(k)) for k in ("estimate", "lo", "hi"))
-            status = row.get("status") if row.get("status") in STATUS_STYLE else "unknown"
-            marker, col = STATUS_STYLE[status]
-            if lo is not None and hi is not None:
-                ax.hlines(y, lo, hi, color=col, linewidth=1.6)
-                ax.vlines([lo, hi], y - 0.15, y + 0.15, color=col, linewidth=1.2)
-            if est is not None:
-                ax.plot([est], [y], marker=marker, color=col, markersize=6, linestyle="none",
-                        label=status if status not in seen else None)
-                seen.add(status)
-        if reference is not None:
-            ax.axvline(reference, color="#444", linestyle="--", linewidth=1)
-        ax.set_yticks(ypos, [_short(r.get("label")) for r in rows])
-        ax.set_ylim(-0.7, len(rows) - 0.3)
-        ax.grid(axis="y", visible=False)
-        ax.set_xlabel(_short(xlabel, MAX_TITLE))
-        ax.set_title(_short(title, MAX_TITLE))
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="verdict")
-        return figure_to_svg(fig, id_prefix=id_prefix, title=title)

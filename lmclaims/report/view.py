@@ -1,26 +1,27 @@
 """claims.json dict → the view model the templates render (plain dicts/dataclasses, no HTML).
 
-All HTML escaping happens in the templates (Jinja2 autoescape); the only pre-built markup is the
-SVG from :mod:`lmclaims.report.plots`, which matplotlib escapes. Every field of the JSON may be
-missing or null; nothing here raises on such input.
+Page order (what a reviewer reads first comes first): run status and drift against the baseline,
+findings per paper with the suite totals and what did not run, the claims × models matrix, one card
+per claim, then provenance (settings, models, environment). All HTML escaping happens in the
+templates (Jinja2 autoescape, plus :func:`lmclaims.report.format.clean_text` for control and bidi
+characters); the only pre-built markup is SVG from matplotlib. Every field may be missing or null
+(older schemas included); nothing here raises on such input.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import shlex
-from collections import Counter
 from typing import Any
 
+from .cards import claim_card, not_run_row
 from .compare import changes_from_entries
-from .format import (BADGE_STATUSES, MISSING, as_float, as_text, fmt_ci, fmt_num, fmt_p,
-                     fmt_count, fmt_seconds, status_of, unique_slugs)
-from .matrix import PANEL, build_matrix, status_for_test
-from .plots import forest_svg, render_plot
+from .findings import not_tested, paper_blocks, suite_line
+from .format import MISSING, as_text, fmt_count, fmt_num, fmt_seconds, status_of, unique_slugs
+from .matrix import build_matrix, status_for_test
+from .summary import counts
 
-SUPPORTED_SCHEMA = 1
-MAX_REASON_CHARS = 4000    # long tracebacks are cut; the full text is in claims.json
+SUPPORTED_SCHEMA = (1, 2)
 
 
 def _dict(x: Any) -> dict:
@@ -31,223 +32,132 @@ def _list(x: Any) -> list:
     return x if isinstance(x, list) else []
 
 
-def _text_or_none(x: Any) -> str | None:
-    return None if x is None or x == "" else as_text(x)
-
-
-class _Ids:
-    """Page-unique id prefixes for inline SVGs (deterministic for a given report)."""
-
-    def __init__(self) -> None:
-        self._n = itertools.count(1)
-
-    def next(self) -> str:
-        return f"fig{next(self._n)}-"
-
-
-def header(report: dict) -> dict:
-    """Run metadata rows, environment, corpus, models and the gathered caveats."""
+def provenance(report: dict) -> dict:
+    """Run metadata: one summary line, settings, corpus, environment, models and run caveats."""
     git, run, corpus = _dict(report.get("git")), _dict(report.get("run")), _dict(report.get("corpus"))
+    settings = _dict(report.get("settings"))
     command = report.get("command")
     if isinstance(command, list):
         command = shlex.join(str(c) for c in command)
     profile = report.get("profile")
-    if isinstance(profile, dict):
-        profile = ", ".join(f"{k}={as_text(v)}" for k, v in profile.items())
-    dirty = git.get("dirty")
-    commit = as_text(git.get("commit")) + (" (uncommitted changes)" if dirty else "")
-    run_extra = [(str(k), v) for k, v in run.items() if k not in ("panel", "device", "dtype")]
-    run_rows = [
-        ("created", report.get("created")), ("lmclaims", report.get("lmclaims_version")),
-        ("git commit", commit if git else None), ("command", command), ("profile", profile),
-        ("seed", report.get("seed")), ("correction", report.get("correction")),
-        ("panel", run.get("panel")), ("device", run.get("device")), ("dtype", run.get("dtype")),
-        *run_extra,
-        ("session time", fmt_seconds(_dict(report.get("timings")).get("session_seconds"))),
-    ]
-    corpus_rows = [("corpus", corpus.get("name")), ("sha256", corpus.get("sha256")),
-                   ("texts", corpus.get("n_texts")), ("origin", corpus.get("origin"))]
-    env = [(str(k), as_text(v)) for k, v in _dict(report.get("environment")).items()]
-    models = []
-    caveats: dict[str, list[str]] = {}
+    profile_name = _dict(profile).get("profile") if isinstance(profile, dict) else profile
+    commit = as_text(git.get("commit"))[:12] + (" + uncommitted changes" if git.get("dirty") else "") \
+        if git.get("commit") else ""
+    panel = settings.get("panel") or run.get("panel")
+    line = [("created", report.get("created")), ("commit", commit), ("panel", panel),
+            ("profile", settings.get("profile") or profile_name), ("seed", settings.get("seed") or report.get("seed")),
+            ("session", fmt_seconds(_dict(report.get("timings")).get("session_seconds")))]
+    if settings:
+        setting_rows = [(str(k), as_text(v)) for k, v in settings.items()]
+    else:
+        setting_rows = [(k, as_text(v)) for k, v in (("profile", ", ".join(f"{k}={as_text(v)}" for k, v in
+                                                                           _dict(profile).items())),
+                                                      ("seed", report.get("seed")), ("correction", report.get("correction")),
+                                                      *run.items()) if v not in (None, "")]
+    models, caveats = [], {}
     for name, m in _dict(report.get("models")).items():
         m = _dict(m)
-        models.append({"name": str(name), **{k: as_text(m.get(k)) for k in
-                       ("fingerprint", "lab", "family", "layers", "source")},
-                       "params": fmt_count(m.get("params"))})
+        models.append({"name": str(name), **{k: as_text(m.get(k)) for k in ("lab", "family", "layers", "source")},
+                       "fingerprint": as_text(m.get("fingerprint"))[:23], "params": fmt_count(m.get("params"))})
         for c in _list(m.get("caveats")):
             caveats.setdefault(as_text(c), []).append(str(name))
     notes = []
-    if dirty:
-        notes.append("The git working tree had uncommitted changes: the commit alone does not "
-                     "reproduce this run.")
+    if git.get("dirty"):
+        notes.append("The git working tree had uncommitted changes: the commit alone does not reproduce this run.")
     base = _dict(report.get("baseline"))
     if _list(base.get("missing")):
         notes.append(f"{len(base['missing'])} verdict(s) are not in the baseline file "
                      f"{as_text(base.get('file'))}, so the baseline gate did not check them.")
     version = report.get("schema_version")
-    if version is not None and version != SUPPORTED_SCHEMA:
-        notes.append(f"claims.json schema_version {as_text(version)}; this renderer knows "
-                     f"version {SUPPORTED_SCHEMA}. Some fields may be missing from this page.")
+    if version is not None and version not in SUPPORTED_SCHEMA:
+        notes.append(f"claims.json schema_version {as_text(version)}; this renderer knows versions "
+                     f"{', '.join(map(str, SUPPORTED_SCHEMA))}. Some fields may be missing from this page.")
     return {
-        "run": [(k, as_text(v)) for k, v in run_rows if v not in (None, "", MISSING)],
-        "corpus": [(k, as_text(v)) for k, v in corpus_rows if v not in (None, "")],
-        "environment": env,
+        "line": [(k, as_text(v)) for k, v in line if v not in (None, "", MISSING)],
+        "command": as_text(command) if command else "",
+        "settings": setting_rows,
+        "corpus": [(k, as_text(corpus.get(k))) for k in ("name", "sha256", "n_texts", "origin") if corpus.get(k)],
+        "environment": [(str(k), as_text(v)) for k, v in _dict(report.get("environment")).items()],
         "models": models,
-        "caveats": [{"text": text, "models": names} for text, names in caveats.items()],
+        "caveats": [{"text": t, "models": names} for t, names in caveats.items()],
         "notes": notes,
     }
 
 
-def verdict_row(v: dict) -> dict:
-    """One verdict as table cells (all strings) plus its status and key."""
-    ev = _dict(v.get("evidence"))
-    models = v.get("models") or []
-    models = [models] if isinstance(models, str) else models
-    return {
-        "key": as_text(v.get("key")),
-        "model": ", ".join(str(m) for m in models) or PANEL,
-        "label": as_text(v.get("label")) if v.get("label") else "",
-        "status": status_of(v.get("status")),
-        "statistic": as_text(ev.get("statistic")) if ev.get("statistic") else "",
-        "estimate": fmt_num(ev.get("estimate")),
-        "ci": fmt_ci(ev.get("confidence_interval")),
-        "level": fmt_num(ev.get("confidence_level"), 3) if ev.get("confidence_level") is not None else "",
-        "n": as_text(ev.get("n")),
-        "unit": as_text(ev.get("unit")),
-        "method": as_text(ev.get("method")),
-        "p_raw": fmt_p(v.get("p_raw") if v.get("p_raw") is not None else ev.get("p_value")),
-        "p_adjusted": fmt_p(v.get("p_adjusted")),
-        "reason": as_text(v.get("reason")) if v.get("reason") else "",
-    }
-
-
-def _ordered_counts(statuses) -> list[tuple[str, int]]:
-    counts = Counter(statuses)
-    return [(s, counts[s]) for s in (*BADGE_STATUSES, "unknown") if counts[s]]
-
-
-def _reference_of(v: dict) -> float | None:
-    """The decision threshold a forest plot should mark (``extra.reference`` or ``extra.threshold``)."""
-    extra = _dict(_dict(v.get("evidence")).get("extra"))
-    return as_float(extra.get("reference", extra.get("threshold")))
-
-
-def _forests(claim_id: str, variant: str, verdicts: list[dict], ids: _Ids) -> list[str]:
-    """One forest plot per (statistic, unit) group among a variant's verdicts."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for v in verdicts:
-        ev = _dict(v.get("evidence"))
-        groups.setdefault((as_text(ev.get("statistic") or "estimate"), as_text(ev.get("unit") or "")),
-                          []).append(v)
-    out = []
-    for (statistic, _unit), vs in groups.items():
+def drift(report: dict) -> dict | None:
+    """Changed, new, removed and direction-flipped verdicts against the baseline (or ``compare``)."""
+    d = report.get("drift")
+    if isinstance(d, dict):
         rows = []
-        for v in vs:
-            ev, r = _dict(v.get("evidence")), verdict_row(v)
-            ci = _list(ev.get("confidence_interval")) + [None, None]
-            rows.append({"label": " \u00b7 ".join(x for x in (r["model"], r["label"]) if x),
-                         "estimate": ev.get("estimate"), "lo": ci[0], "hi": ci[1], "status": r["status"]})
-        refs = {_reference_of(v) for v in vs}
-        reference = refs.pop() if len(refs) == 1 else None
-        svg = forest_svg(rows, title=f"{claim_id} \u00b7 {variant}: {statistic}", xlabel=statistic,
-                         id_prefix=ids.next(), reference=reference)
-        if svg:
-            out.append(svg)
-    return out
-
-
-def _plots(verdicts: list[dict], ids: _Ids) -> list:
-    """Rendered plots of a variant's verdicts, identical specs drawn once."""
-    seen, out = set(), []
-    for v in verdicts:
-        for spec in _list(v.get("plots")):
-            fingerprint = json.dumps(spec, sort_keys=True, default=str)
-            if fingerprint not in seen:
-                seen.add(fingerprint)
-                out.append(render_plot(spec, id_prefix=ids.next()))
-    return out
-
-
-def _variant(claim_id: str, variant: str, verdicts: list[dict], tests: list[dict], ids: _Ids) -> dict:
-    rules = list(dict.fromkeys(as_text(v["rule"]) for v in verdicts if v.get("rule")))
-    caveats = list(dict.fromkeys(as_text(c) for v in verdicts for c in _list(v.get("caveats"))))
-    commands = list(dict.fromkeys(as_text(v["command"]) for v in verdicts if v.get("command")))
-    not_run = [not_run_row(t) for t in tests if status_for_test(t)]
-    return {
-        "name": variant,
-        "rules": rules,
-        "rows": [verdict_row(v) for v in verdicts],
-        "counts": _ordered_counts(status_of(v.get("status")) for v in verdicts),
-        "forests": _forests(claim_id, variant, verdicts, ids),
-        "plots": _plots(verdicts, ids),
-        "caveats": caveats,
-        "commands": commands,
-        "not_run": not_run,
-    }
-
-
-def not_run_row(t: dict) -> dict:
-    """A test that recorded no verdict (skipped or failed), for the skipped / errors lists."""
-    reason = as_text(t.get("reason")) if t.get("reason") else "(no reason given)"
-    if len(reason) > MAX_REASON_CHARS:
-        reason = reason[:MAX_REASON_CHARS] + "\n\u2026 (cut; full text in claims.json)"
-    return {"nodeid": as_text(t.get("nodeid")), "claim_id": _text_or_none(t.get("claim_id")),
-            "variant": _text_or_none(t.get("variant")), "status": status_for_test(t) or "unknown",
-            "reason": reason, "duration": fmt_seconds(t.get("duration"))}
-
-
-def claim_sections(report: dict, verdicts: list[dict], tests: list[dict], anchors: dict[str, str],
-                   ids: _Ids) -> list[dict]:
-    """One section per claim id: statement, source and one block per variant."""
-    claims = _dict(report.get("claims"))
-    sections = []
-    for claim_id, anchor in anchors.items():
-        meta = _dict(claims.get(claim_id))
-        vs = [v for v in verdicts if str(v.get("claim_id") or "?") == claim_id]
-        ts = [t for t in tests if str(t.get("claim_id") or "") == claim_id]
-        declared = [str(x) for x in _list(meta.get("variants"))]
-        seen = [str(x.get("variant") or MISSING) for x in (*vs, *ts)]
-        names = [n for n in dict.fromkeys([*declared, *seen])]
-        variants = []
-        for name in names:
-            v_vs = [v for v in vs if str(v.get("variant") or MISSING) == name]
-            v_ts = [t for t in ts if str(t.get("variant") or MISSING) == name]
-            variants.append(_variant(claim_id, name, v_vs, v_ts, ids))
-        sections.append({
-            "id": claim_id, "anchor": anchor,
-            "statement": _text_or_none(meta.get("statement")),
-            "source": _text_or_none(meta.get("source")),
-            "version": _text_or_none(meta.get("version")),
-            "variants": variants,
-        })
-    return sections
+        for c in _list(d.get("changes")):
+            c = _dict(c)
+            change = as_text(c.get("change"))
+            # a measurement has no status: its entry is about its direction (or it is new / gone)
+            present = {"old": change not in ("new",), "new": change not in ("removed",)}
+            rows.append({"key": as_text(c.get("key")), "change": change,
+                         "old": as_text(c.get("old_status") or ("measured" if present["old"] else "absent")),
+                         "new": as_text(c.get("new_status") or ("measured" if present["new"] else "absent")),
+                         "old_estimate": fmt_num(c.get("old_estimate")), "new_estimate": fmt_num(c.get("new_estimate")),
+                         "reason": as_text(c.get("reason") or "")})
+        return {"against": as_text(d.get("against") or "the baseline"), "rows": rows}
+    if report.get("compare") is not None:
+        rows = [{"key": c.key, "change": c.kind, "old": c.old.status if c.old else "absent",
+                 "new": c.new.status if c.new else "absent",
+                 "old_estimate": c.old.describe() if c.old else "", "new_estimate": c.new.describe() if c.new else "",
+                 "reason": ""} for c in changes_from_entries(report.get("compare")) if c.kind != "unchanged"]
+        return {"against": "the previous run (--claims-compare)", "rows": rows}
+    return None
 
 
 def build_view(report: Any) -> dict:
     """The whole page's view model from a claims.json dict (any malformed part is tolerated)."""
     report = _dict(report)
     verdicts = [v for v in _list(report.get("verdicts")) if isinstance(v, dict)]
+    measurements = [m for m in _list(report.get("measurements")) if isinstance(m, dict)]
     tests = [t for t in _list(report.get("tests")) if isinstance(t, dict)]
-    claim_ids = list(dict.fromkeys([str(c) for c in _dict(report.get("claims"))]
+    claims = _dict(report.get("claims"))
+    claim_ids = list(dict.fromkeys([str(c) for c in claims]
                                    + [str(v.get("claim_id") or "?") for v in verdicts]
+                                   + [str(m["claim_id"]) for m in measurements if m.get("claim_id")]
                                    + [str(t["claim_id"]) for t in tests if t.get("claim_id")]))
     anchors = unique_slugs(claim_ids)
-    ids = _Ids()
+    fig_ids = itertools.count(1)
+
+    def next_id() -> str:
+        return f"fig{next(fig_ids)}-"
+
+    def variant_names(cid: str) -> list[str]:
+        declared = [str(x) for x in _list(_dict(claims.get(cid)).get("variants"))]
+        seen = [str(x.get("variant") or MISSING) for x in (*verdicts, *measurements, *tests)
+                if str(x.get("claim_id") or "?") == cid]
+        return list(dict.fromkeys([*declared, *seen]))
+
+    def of(xs, cid):
+        return [x for x in xs if str(x.get("claim_id") or "?") == cid]
+
     not_run = [not_run_row(t) for t in tests if status_for_test(t)]
-    claims = _dict(report.get("claims"))
-    variant_order = {c: [str(x) for x in _list(_dict(claims.get(c)).get("variants"))] for c in claim_ids}
-    compare = report.get("compare")
+    skips = not_tested(tests, verdicts, anchors)
+    complete = report.get("complete")
+    panel = [str(m) for m in _dict(report.get("models"))]
+    cards = [claim_card(cid, anchors[cid], _dict(claims.get(cid)), variant_names(cid), of(verdicts, cid),
+                        of(tests, cid), of(measurements, cid), next_id, panel) for cid in claim_ids]
     return {
-        "header": header(report),
-        "verdict_totals": _ordered_counts(status_of(v.get("status")) for v in verdicts),
-        "not_run_totals": _ordered_counts(r["status"] for r in not_run),
-        "n_verdicts": len(verdicts),
-        "matrix": build_matrix(verdicts, tests, declared_models=[str(m) for m in _dict(report.get("models"))],
-                               claim_order=claim_ids, variant_order=variant_order,
-                               anchors=anchors),
-        "claims": claim_sections(report, verdicts, tests, anchors, ids),
-        "skipped": [r for r in not_run if r["status"] == "skipped"],
+        "incomplete": (as_text(report.get("incomplete_reason") or "the run did not finish")
+                       if complete is False else ""),
+        "provenance": provenance(report),
+        "n_verdicts": len(verdicts), "n_measurements": len(measurements),
+        "verdict_totals": counts(verdicts),
+        "not_run_totals": [(s, sum(1 for r in not_run if r["status"] == s)) for s in ("skipped", "error")
+                           if any(r["status"] == s for r in not_run)],
+        "drift": drift(report),
+        "papers": paper_blocks(claims, claim_ids, verdicts, measurements, anchors, variant_names,
+                               {t["claim_id"]: t["reason"] for t in reversed(skips)}),
+        "suite": suite_line(report, len(verdicts)),
+        "not_tested": skips,
+        "matrix": build_matrix(verdicts, tests, declared_models=panel,
+                               claim_order=claim_ids, anchors=anchors,
+                               variant_order={c: variant_names(c) for c in claim_ids}),
+        "claims": cards,
         "errors": [r for r in not_run if r["status"] == "error"],
-        "compare": changes_from_entries(compare) if compare is not None else None,
+        "status_of": status_of,
     }
