@@ -123,7 +123,7 @@ def finish(config: pytest.Config, state: RunState, session: pytest.Session, exit
     baseline.atomic_write_text(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
     (out_dir / PARTIAL_NAME).unlink(missing_ok=True)
     state.document, state.report_path = doc, str(path)
-    _render(doc, out_dir / "claims.html", state)
+    _render(doc, out_dir, state)
 
 
 def _update_baseline(config, state: RunState, doc: dict, base_path: str) -> None:
@@ -158,14 +158,15 @@ def report_dir(config: pytest.Config) -> Path:
     return Path(option) if option else Path(config.rootpath) / "reports"
 
 
-def _render(doc: dict, html_path: Path, state: RunState) -> None:
+def _render(doc: dict, out_dir: Path, state: RunState) -> None:
+    """claims.html and claims.csv beside claims.json (each written atomically)."""
     try:
-        from lmclaims.report.render import render_html
+        from lmclaims.report.render import write_all
     except ImportError as exc:
         state.notes.append(f"HTML report not written: lmclaims.report.render unavailable ({exc})")
         return
     try:
-        render_html(doc, html_path)
+        html_path, _ = write_all(doc, out_dir)
     except Exception as exc:  # noqa: BLE001 - a broken renderer must not lose the JSON or the session
         message = f"HTML report failed: {type(exc).__name__}: {exc}"
         log.warning(message)
