@@ -347,3 +347,4 @@ def _nucleus_dense(lp: np.ndarray, top_p: float):
         plogp[i] += float((ps[:j] * sel[:j]).sum())
         mass[i] += cs[j - 1]
     return mass, count, plogp
+
