@@ -347,4 +347,3 @@ def _nucleus_dense(lp: np.ndarray, top_p: float):
         plogp[i] += float((ps[:j] * sel[:j]).sum())
         mass[i] += cs[j - 1]
     return mass, count, plogp
-
