@@ -42,6 +42,7 @@ from lmclaims.engine.lens import LogitTransform, geometry_features, lens_stats  
 
 import lens_probe_v0  # noqa: E402
 import lens_v0  # noqa: E402
+import lens_v1  # noqa: E402
 from lmclaims.engine.readouts import Workspace, multi_readout  # noqa: E402
 from lmclaims.probes.lens import _features  # noqa: E402
 
@@ -71,6 +72,8 @@ def gemm_vs_lens(x, W, b, tf, topk, reps, with_v0=True):
     fns = {"mm": lambda: torch.mm(x, W.T, out=out),
            "new": lambda: lens_stats(x, W, b, transform=tf, topk=topk)}
     if with_v0:
+        fns["v1"] = lambda: lens_v1.lens_stats(x, W, b, transform=lens_v1.LogitTransform(tf.temperature, tf.softcap),
+                                               topk=topk)
         fns["v0"] = lambda: lens_v0.lens_stats(x, W, b, transform=lens_v0.LogitTransform(tf.temperature, tf.softcap),
                                                topk=topk)
     ts = interleaved(fns, reps)
@@ -305,8 +308,9 @@ def main():
 
 def lens_table(reps, with_v0):
     print("## 1. plain GEMM vs streaming lens (random weights, real shapes)")
+    print("v1 = lens_stats before exp2/vecdot (bench/lens_v1.py); v0 = before the threshold top-K (bench/lens_v0.py)")
     print(f"{'model shape':30s} {'R':>4s} {'K':>4s} {'GEMM GF/s':>10s} {'lens GF/s':>10s} {'% of GEMM':>10s} "
-          f"{'v0 GF/s':>8s} {'v0 %':>6s}")
+          f"{'v1 %':>6s} {'v0 %':>6s}")
     g = torch.Generator().manual_seed(0)
     for name, (d, V, _) in SHAPES.items():
         W = torch.randn(V, d, generator=g) / math.sqrt(d)
@@ -314,7 +318,7 @@ def lens_table(reps, with_v0):
             x = torch.randn(R, d, generator=g) * 8                # logits of std ≈ 8, like mid/late layers
             r = gemm_vs_lens(x, W, None, LogitTransform(), K, reps, with_v0)
             print(f"{name + f' d={d} V={V}':30s} {R:4d} {K:4d} {r['gflops_mm']:10.1f} {r['gflops_new']:10.1f} "
-                  f"{r['pct_new']:9.0f}% {r.get('gflops_v0', 0):8.1f} {r.get('pct_v0', 0):5.0f}%", flush=True)
+                  f"{r['pct_new']:9.0f}% {r.get('pct_v1', 0):5.0f}% {r.get('pct_v0', 0):5.0f}%", flush=True)
         del W
 
 
