@@ -7,18 +7,16 @@ and shared, and the exact row maximum ``m = max z`` is known before any exponent
 no online rescaling is needed. Each readout works in shifted base-2 log-weights
 
     a_i = log₂e · (tf(z_i) − tf(m))          (≤ 0 up to rounding; the shift cancels below)
-    S = Σ 2^{a_i},   U₂ = Σ a_i 2^{a_i},   log p_(j) = ln 2 · (a_(j) − log₂ S),
+    S = Σ 2^{a_i},   U₂ = Σ a_i 2^{a_i},   log p_(j) = ln 2 · a_(j) − ln S,
     H = ln 2 · (log₂ S − U₂ / S)            (entropy in nats; the online-softmax identities of
                                              ``lmclaims.engine.lens`` in base 2)
 
-with ``y`` of the top-K (and of the nucleus's dense rows) computed from the same shift as the dense
-``a`` (uncapped: y = (z − m)/T, exactly rounded; capped: y = ln 2·a by the same operations), so the
-shift, exact or not, cancels. Per element this costs, for an uncapped readout, one multiply
-(``y = z − m`` is shared by all uncapped readouts), one ``exp2``, one sum and one dot product
-(``vecdot``: no product is written); a capped one uses c·tanh(u) = 2c·σ(2u) − c, i.e. a multiply,
-a ``sigmoid`` and one fused multiply-add, instead of ``tanh`` (3–9× slower than ``sigmoid`` in this
-CPU build). Computing ``exp2(a)`` instead of ``exp(y)`` is 2× faster here with the same accuracy
-(≈ 4e-6 relative per element, ≈ 4e-8 on S).
+The ``a`` of the top-K (and of the nucleus's dense rows) come from the same operations as the
+dense ``a``, so the shift, exact or not, cancels. Per element an uncapped readout costs one fused
+multiply-add (a = k·z + b), one ``exp2``, one sum and one product-sum (into a reused tile); a
+capped one uses c·tanh(u) = 2c·σ(2u) − c, i.e. a multiply, a ``sigmoid`` and the multiply-add,
+instead of ``tanh`` (3–9× slower than ``sigmoid`` in this CPU build). ``exp2(a)`` instead of
+``exp(y)`` is 2× faster here with the same accuracy (≈ 4e-6 relative per element, ≈ 4e-8 on S).
 
 The GEMM runs on column blocks (``block`` columns, default 4096: a [256, 4096] float32 tile is
 4 MiB) written into one block-major buffer [R·V] that the caller may keep (``Workspace``); pass 1
@@ -59,37 +57,37 @@ class Readout:
 
 
 class _Shift:
-    """``a = log₂e·(tf(z) − tf(m))`` for one transform, per row; the same ops for dense tiles and the top-K."""
+    """``a ≈ log₂e·(tf(z) − tf(m))`` for one transform, per row; the same ops for dense tiles and the top-K.
+
+    Uncapped: a = k·z + b with k = log₂e/T and b = −k·m rounded to float32, ONE fused multiply-add
+    pass (``torch.add(b, z, alpha=k)``; rounded once, so exact to ½ ulp of a near the top). Capped:
+    a = k'·σ(z·2/c) + b' (c·tanh u = 2c·σ(2u) − c), k' = 2c·log₂e/T. Whatever b rounds to, it is the
+    same constant for every element of a row, dense or top-K, so it cancels.
+    """
 
     def __init__(self, tf: LogitTransform, m: torch.Tensor):
-        self.cap, self.T = tf.softcap, float(tf.temperature)
+        self.cap = tf.softcap
         k = LOG2E / tf.temperature
         if self.cap is None:
-            self.k, self.m = k, m                                       # a = (z − m)·k
+            self.k = k
+            self.b = (-k * m.double()).float()
         else:
             c = float(self.cap)
             self.u = 2.0 / c                                            # s = σ(z·2/c)
-            self.k = 2.0 * c * k                                        # a = s·k + b  (2c·σ(2u) − c = c·tanh u)
+            self.k = 2.0 * c * k                                        # a = s·k + b
             ymax = c * torch.tanh(m.double() / c)
             self.b = (-(c + ymax) * k).float()
 
-    def apply(self, z: torch.Tensor, rows=None, *, y: torch.Tensor | None = None, out: torch.Tensor | None = None,
-              tmp: torch.Tensor | None = None) -> torch.Tensor:
-        """``a`` of raw logits ``z`` [r, n] (``rows`` selects the per-row shift; None = all rows).
-        ``y`` = z − m already computed (uncapped readouts share it); ``out``/``tmp`` buffers like z."""
-        if self.cap is None:
-            if y is None:
-                y = torch.sub(z, (self.m if rows is None else self.m[rows])[:, None], out=tmp)
-            return torch.mul(y, self.k, out=out)
-        s = torch.mul(z, self.u, out=tmp).sigmoid_()
+    def apply(self, z: torch.Tensor, rows=None, *, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``a`` of raw logits ``z`` [r, n] (``rows`` selects the per-row shift; None = all rows);
+        ``out`` a buffer shaped like z (may be written twice)."""
         b = self.b if rows is None else self.b[rows]
-        return torch.add(b[:, None], s, alpha=self.k, out=out)
+        if self.cap is not None:
+            z = torch.mul(z, self.u, out=out).sigmoid_()
+        return torch.add(b[:, None], z, alpha=self.k, out=out)
 
     def natural(self, z: torch.Tensor, rows=None) -> torch.Tensor:
-        """``tf(z) − tf(m)`` in nats: (z − m)/T exactly rounded when uncapped, else ``a``·ln 2."""
-        if self.cap is None:
-            y = z - (self.m if rows is None else self.m[rows])[:, None]
-            return y if self.T == 1.0 else y / self.T
+        """``a``·ln 2: tf(z) − tf(m) in nats, up to the row's (cancelling) constant."""
         return self.apply(z, rows) * LN2
 
 
@@ -179,23 +177,21 @@ def shift_of(tf: LogitTransform, top_raw: torch.Tensor) -> _Shift:
 
 def _readouts(block, nblocks: int, tile, top_raw: torch.Tensor, transforms) -> list[Readout]:
     """Pass 2: S and U₂ of every transform, block by block (``block(i)`` [R, n] raw logits,
-    ``tile(j, n)`` three scratch tiles)."""
+    ``tile(j, n)`` three scratch tiles: a, 2^a and a·2^a)."""
     m = top_raw[:, 0].contiguous()
     shifts = [_Shift(tf, m) for tf in transforms]
     R = top_raw.shape[0]
     S = [torch.zeros(R, dtype=torch.float64, device=m.device) for _ in shifts]
     U = [torch.zeros(R, dtype=torch.float64, device=m.device) for _ in shifts]
-    uncapped = any(sh.cap is None for sh in shifts)
     for i in range(nblocks):
         z = block(i)
         n = z.shape[1]
-        y = torch.sub(z, m[:, None], out=tile(0, n)) if uncapped else None
-        a_buf, e_buf = tile(1, n), tile(2, n)
+        a_buf, e_buf, p_buf = tile(0, n), tile(1, n), tile(2, n)
         for j, sh in enumerate(shifts):
-            a = sh.apply(z, y=y, out=a_buf, tmp=a_buf)
+            a = sh.apply(z, out=a_buf)
             e = torch.exp2(a, out=e_buf)
             S[j] += e.sum(dim=1)
-            U[j] += torch.linalg.vecdot(a, e)
+            U[j] += torch.mul(a, e, out=p_buf).sum(dim=1)       # (vecdot would allocate the product)
     out = []
     for sh, s_, u_ in zip(shifts, S, U):
         log2_s = torch.log2(s_)
