@@ -40,7 +40,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from lmclaims.engine.lens import LogitTransform, geometry_features, lens_stats  # noqa: E402
 
+import lens_probe_v0  # noqa: E402
 import lens_v0  # noqa: E402
+import lens_v1  # noqa: E402
+from lmclaims.engine.readouts import Workspace, multi_readout  # noqa: E402
+from lmclaims.probes.lens import _features  # noqa: E402
 
 SHAPES = {  # offline panel: d_model, vocab, layers
     "smollm2-135m-instruct": (576, 49152, 30),
@@ -68,6 +72,8 @@ def gemm_vs_lens(x, W, b, tf, topk, reps, with_v0=True):
     fns = {"mm": lambda: torch.mm(x, W.T, out=out),
            "new": lambda: lens_stats(x, W, b, transform=tf, topk=topk)}
     if with_v0:
+        fns["v1"] = lambda: lens_v1.lens_stats(x, W, b, transform=lens_v1.LogitTransform(tf.temperature, tf.softcap),
+                                               topk=topk)
         fns["v0"] = lambda: lens_v0.lens_stats(x, W, b, transform=lens_v0.LogitTransform(tf.temperature, tf.softcap),
                                                topk=topk)
     ts = interleaved(fns, reps)
@@ -78,6 +84,85 @@ def gemm_vs_lens(x, W, b, tf, topk, reps, with_v0=True):
     pct = {k: 100 * statistics.median(m / t for m, t in zip(ts["mm"], ts[k])) for k in fns if k != "mm"}
     return {"gflops_mm": flops / med["mm"] / 1e9, **{f"gflops_{k}": flops / med[k] / 1e9 for k in fns if k != "mm"},
             **{f"pct_{k}": v for k, v in pct.items()}}
+
+
+# ---------------------------------------------------------------- geometry readouts (LensGeometrySet) --
+
+READOUT_T = 0.95          # a fitted temperature of the offline models' order (T ≈ 0.95–1); the cost does not depend on it
+READOUTS = {              # name -> [(transform, top_p)] computed from ONE GEMM (claims/_geometry_helpers.eval_probe)
+    "base": [(LogitTransform(), None)],
+    "base+top-p": [(LogitTransform(), 0.99)],
+    "temp T": [(LogitTransform(temperature=READOUT_T), None)],
+    "cap 10": [(LogitTransform(softcap=10.0), None)],
+    "cap 30": [(LogitTransform(softcap=30.0), None)],
+}
+READOUTS["set (all 4 + top-p)"] = READOUTS["base+top-p"] + READOUTS["temp T"] + READOUTS["cap 10"] + READOUTS["cap 30"]
+
+
+def _readout_new(x, W, b, spec, ws):
+    """LensGeometrySet's per-chunk work now: ``multi_readout`` + features (+ nucleus) per readout."""
+    V = W.shape[0]
+    reads, top_raw, ws = multi_readout(x, W, b, [tf for tf, _ in spec], workspace=ws)
+    return [_features(rd, tf, top_raw, ws.rows, V, tp, 10, 0.01) for rd, (tf, tp) in zip(reads, spec)]
+
+
+def _readout_v0(x, W, b, spec):
+    """The same before (bench/lens_probe_v0.py): dense [R, V] GEMM, ``torch.topk`` per 16 MiB tile, dense readouts."""
+    V = W.shape[0]
+    zz = x @ W.T
+    if b is not None:
+        zz += b
+    step = max(1, (1 << 22) // V)
+    out = []
+    for s in range(0, zz.shape[0], step):
+        z = zz[s:s + step]
+        top = lens_probe_v0.top_logits(z)
+        out.append([lens_probe_v0.readout_features(z, top, tf, V, top_p=tp) for tf, tp in spec])
+    return out
+
+
+def gemm_vs_readouts(x, W, b, reps, with_v0=True):
+    """Per readout: % of GEMM = t(plain GEMM) / t(GEMM + top-K + that readout's features), same loop."""
+    R, d = x.shape
+    V = W.shape[0]
+    out = torch.empty(R, V)
+    ws = Workspace()
+    fns = {"mm": lambda: torch.mm(x, W.T, out=out)}
+    for name, spec in READOUTS.items():
+        fns[name] = (lambda spec=spec: _readout_new(x, W, b, spec, ws))
+        if with_v0:
+            fns[name + " v0"] = (lambda spec=spec: _readout_v0(x, W, b, spec))
+    ts = interleaved(fns, reps)
+    del out
+    flops = 2 * R * d * V
+    gf = {k: flops / statistics.median(v) / 1e9 for k, v in ts.items()}
+    pct = {k: 100 * statistics.median(m / t for m, t in zip(ts["mm"], ts[k])) for k in fns if k != "mm"}
+    return gf, pct
+
+
+def readout_table(reps, with_v0, real_model=None):
+    print("## 0. geometry readouts (LensGeometrySet: R=256 rows, top-100, one GEMM per chunk)")
+    print("% of GEMM = plain GEMM time / (GEMM + shared top-K + the readout's features) — per-pair median; "
+          "'set' = all four readouts + top-p from ONE GEMM")
+    print(f"{'model shape':40s} {'readout':22s} {'GEMM GF/s':>9s} {'GF/s':>7s} {'% GEMM':>7s} {'v0 %':>6s}")
+    g = torch.Generator().manual_seed(0)
+    cases = []
+    for name, (d, V, _) in SHAPES.items():
+        cases.append((f"{name} d={d} V={V}", lambda d=d, V=V: (torch.randn(256, d, generator=g) * 8,
+                                                             torch.randn(V, d, generator=g) / math.sqrt(d), None)))
+    if real_model:
+        cases.append((f"REAL {real_model}", lambda: _real_rows(real_model)))
+    for label, make in cases:
+        made = make()
+        if isinstance(made, str):
+            print(f"{label:40s} skipped: {made}")
+            continue
+        x, W, b = made
+        gf, pct = gemm_vs_readouts(x, W, b, reps, with_v0)
+        for r in READOUTS:
+            v0 = f"{pct[r + ' v0']:5.0f}%" if with_v0 else "     -"
+            print(f"{label:40s} {r:22s} {gf['mm']:9.1f} {gf[r]:7.1f} {pct[r]:6.0f}% {v0}", flush=True)
+        del W
 
 
 # ---------------------------------------------------------------- naive vs chunked (subprocess) --
@@ -143,7 +228,8 @@ def naive_vs_chunked(name, d, V, L, T, threads, reps):
 
 # ---------------------------------------------------------------- real model --
 
-def real_model_case(name, reps, max_texts=8):
+def _real_rows(name, max_texts=8):
+    """(normed rows [256, d], unembedding, bias) of a real model, or why not: 32 positions × 8 depths."""
     from lmclaims.models.loading import ModelUnavailable, load_model
     from lmclaims.models.panel import load_panel
     from lmclaims.engine.forward import capture_residual
@@ -151,7 +237,7 @@ def real_model_case(name, reps, max_texts=8):
         entry = next(e for e in load_panel("offline") if e.name == name)
         lm = load_model(entry, device="cpu")
     except (ModelUnavailable, StopIteration) as e:
-        return None, f"{name} unavailable: {e}"
+        return f"{name} unavailable: {e}"
     texts = _texts(max_texts)
     ad = lm.adapter
     with torch.inference_mode(), capture_residual(ad) as store:
@@ -166,8 +252,15 @@ def real_model_case(name, reps, max_texts=8):
         x = ad.normed(rows).float().contiguous()
     W = ad.unembed_weight.detach().float().contiguous()
     b = ad.unembed_bias
-    tf = LogitTransform(softcap=ad.logit_softcap)
-    r = gemm_vs_lens(x, W, b, tf, 100, reps)
+    return x, W, (b.float() if b is not None else None)
+
+
+def real_model_case(name, reps, max_texts=8):
+    got = _real_rows(name, max_texts)
+    if isinstance(got, str):
+        return None, got
+    x, W, b = got
+    r = gemm_vs_lens(x, W, b, LogitTransform(), 100, reps)
     r.update(rows=x.shape[0], d=x.shape[1], V=W.shape[0])
     return r, None
 
@@ -190,6 +283,8 @@ def main():
     ap.add_argument("--real-model", default="smollm2-135m-instruct")
     ap.add_argument("--no-real-model", action="store_true")
     ap.add_argument("--child", nargs=5, metavar=("KIND", "D", "V", "L", "T"))
+    ap.add_argument("--tables", default="0123", help="which tables to run (digits; 0 = geometry readouts)")
+    ap.add_argument("--no-v0", action="store_true", help="skip the pre-optimisation implementations")
     a = ap.parse_args()
     if a.child:
         kind, d, V, L, T = a.child
@@ -199,19 +294,35 @@ def main():
     print(f"# bench_lens: torch {torch.__version__}, threads={torch.get_num_threads()}, cpu_count={os.cpu_count()}, "
           f"loadavg at start {os.getloadavg()[0]:.2f}; medians of {reps} interleaved repeats\n")
 
+    if "0" in a.tables:
+        readout_table(reps, not a.no_v0, None if a.no_real_model else a.real_model)
+        print()
+    if "1" in a.tables:
+        lens_table(reps, not a.no_v0)
+    if "2" in a.tables:
+        naive_table(a)
+    if "3" in a.tables and not a.no_real_model:
+        real_table(a, reps)
+    print(f"\n# loadavg at end {os.getloadavg()[0]:.2f}")
+
+
+def lens_table(reps, with_v0):
     print("## 1. plain GEMM vs streaming lens (random weights, real shapes)")
+    print("v1 = lens_stats before exp2/vecdot (bench/lens_v1.py); v0 = before the threshold top-K (bench/lens_v0.py)")
     print(f"{'model shape':30s} {'R':>4s} {'K':>4s} {'GEMM GF/s':>10s} {'lens GF/s':>10s} {'% of GEMM':>10s} "
-          f"{'v0 GF/s':>8s} {'v0 %':>6s}")
+          f"{'v1 %':>6s} {'v0 %':>6s}")
     g = torch.Generator().manual_seed(0)
     for name, (d, V, _) in SHAPES.items():
         W = torch.randn(V, d, generator=g) / math.sqrt(d)
         for R, K in ((256, 100), (512, 1)):
             x = torch.randn(R, d, generator=g) * 8                # logits of std ≈ 8, like mid/late layers
-            r = gemm_vs_lens(x, W, None, LogitTransform(), K, reps)
+            r = gemm_vs_lens(x, W, None, LogitTransform(), K, reps, with_v0)
             print(f"{name + f' d={d} V={V}':30s} {R:4d} {K:4d} {r['gflops_mm']:10.1f} {r['gflops_new']:10.1f} "
-                  f"{r['pct_new']:9.0f}% {r['gflops_v0']:8.1f} {r['pct_v0']:5.0f}%", flush=True)
+                  f"{r['pct_new']:9.0f}% {r.get('pct_v1', 0):5.0f}% {r.get('pct_v0', 0):5.0f}%", flush=True)
         del W
 
+
+def naive_table(a):
     print("\n## 2. naive full-softmax lens [L, T, V] vs chunked streaming lens (LensGeometry path), fresh process each")
     T = 32 if a.quick else 64
     print(f"{'model shape':30s} {'L×T rows':>9s} {'naive s':>8s} {'chunked s':>9s} {'time ratio':>10s} "
@@ -223,15 +334,15 @@ def main():
               f"{n['extra_mib']:10.0f} {c['extra_mib']:12.0f} {n['extra_mib'] / max(c['extra_mib'], 1):8.1f}×",
               flush=True)
 
-    if not a.no_real_model:
-        print(f"\n## 3. real model: {a.real_model} (real normed residuals, real unembedding)")
-        r, why = real_model_case(a.real_model, reps)
-        if r is None:
-            print(f"skipped: {why}")
-        else:
-            print(f"rows={r['rows']} d={r['d']} V={r['V']}: GEMM {r['gflops_mm']:.1f} GF/s, lens {r['gflops_new']:.1f} GF/s "
-                  f"= {r['pct_new']:.0f}% of GEMM (v0: {r['gflops_v0']:.1f} GF/s = {r['pct_v0']:.0f}%)")
-    print(f"\n# loadavg at end {os.getloadavg()[0]:.2f}")
+
+def real_table(a, reps):
+    print(f"\n## 3. real model: {a.real_model} (real normed residuals, real unembedding)")
+    r, why = real_model_case(a.real_model, reps)
+    if r is None:
+        print(f"skipped: {why}")
+    else:
+        print(f"rows={r['rows']} d={r['d']} V={r['V']}: GEMM {r['gflops_mm']:.1f} GF/s, lens {r['gflops_new']:.1f} GF/s "
+              f"= {r['pct_new']:.0f}% of GEMM (v0: {r['gflops_v0']:.1f} GF/s = {r['pct_v0']:.0f}%)")
 
 
 if __name__ == "__main__":

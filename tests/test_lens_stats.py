@@ -231,3 +231,49 @@ def test_bf16_weight_and_validation():
         LogitTransform(temperature=0.0)
     with pytest.raises(ValueError):
         geometry_features(lens_stats(x, W, topk=50), 900)     # 1% threshold needs K ≥ 100
+
+
+# --- the multi-readout kernel (LensGeometrySet): several transforms from one GEMM -------------------------
+@pytest.mark.parametrize("block", [1000, 333, 37, 4096])
+def test_multi_readout_matches_dense_per_transform(topk_backend, block):
+    """Every readout of ``multi_readout`` (shared top-K, base-2 shifted log-weights, cap via sigmoid)
+    against the float64 dense reference of its own transform: entropy, top-K log-probs, raw top-K."""
+    from lmclaims.engine.readouts import Workspace, multi_readout
+    x, W, b, _ = _problem(21, R=9, d=24, V=6007, scale=4.0)
+    x[0] *= 20.0                                            # one near one-hot row, one flat row
+    x[1] *= 0.01
+    ws = Workspace()
+    reads, top_raw, ws = multi_readout(x, W, b, TRANSFORMS, block=block, workspace=ws)
+    raw = dense_reference(x, W, b, LogitTransform())
+    np.testing.assert_allclose(top_raw.double(), raw["top"], rtol=1e-5, atol=2e-5)
+    for tf, rd in zip(TRANSFORMS, reads):
+        ref = dense_reference(x, W, b, tf)
+        np.testing.assert_allclose(rd.entropy.double(), ref["entropy"], rtol=1e-5, atol=2e-5, err_msg=str(tf))
+        np.testing.assert_allclose(rd.top_logprobs().double(), ref["top"] - ref["log_z"][:, None], rtol=1e-5,
+                                   atol=2e-5, err_msg=str(tf))
+        f, fr = geometry_features(rd.stats(), 6007), dense_features(ref["p"])
+        for k in fr:
+            np.testing.assert_allclose(f[k].double(), fr[k], rtol=1e-5, atol=2e-5, err_msg=f"{tf} {k}")
+    # the workspace keeps the raw logits of every row (the nucleus reads them)
+    np.testing.assert_allclose(ws.rows(torch.tensor([2, 0])).double(), raw["z"][[2, 0]], rtol=1e-5, atol=1e-4)
+
+
+def test_multi_readout_workspace_reuse_and_dense_entry_point():
+    """A reused workspace (bigger, then smaller R; another V) gives the same numbers as a fresh one, and
+    ``readouts_of_logits`` on the materialised logits equals the GEMM-fused kernel."""
+    from lmclaims.engine.readouts import Workspace, multi_readout, readouts_of_logits
+    tfs = [LogitTransform(), LogitTransform(temperature=0.9, softcap=7.0)]
+    ws = Workspace()
+    for seed, R, V in ((1, 16, 3001), (2, 5, 3001), (3, 7, 517)):
+        x, W, b, _ = _problem(seed, R=R, d=16, V=V, scale=3.0)
+        got, top, _ = multi_readout(x, W, b, tfs, block=256, workspace=ws)
+        fresh, top2, _ = multi_readout(x, W, b, tfs, block=256)
+        z = x @ W.T + b
+        dense = readouts_of_logits(z, top, tfs, tile_elements=3 * V)
+        assert torch.equal(top, top2)
+        for a, c, d in zip(got, fresh, dense):
+            assert torch.equal(a.entropy, c.entropy) and torch.equal(a.log_s, c.log_s)
+            np.testing.assert_allclose(d.entropy, a.entropy, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(d.top_logprobs(), a.top_logprobs(), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError):
+        multi_readout(x[0], W, b, tfs)

@@ -15,7 +15,8 @@ and the running top-K values (K = 100 by default). From these:
 
 Targets (next-token ids) give ``log p(target) = z_target − log Z`` from a gathered dot product.
 Cost: one [R, d]×[d, V] matmul per call plus O(V) cache-resident element work per row (about five
-vectorised passes over each [R, block] tile: group max, z − m, exp, Σe, Σ(z − m)e); the top-K
+vectorised passes over each [R, block] tile: group max, z − m, (z − m)·log₂e, exp2, Σe, Σ(z − m)e as a
+``vecdot``); the top-K
 touches only the few elements that pass a threshold filter (``_TopK``), never a ``topk`` over the
 block. Peak extra memory is 2·[R, block] — never [layers, tokens, vocab] nor even [tokens, vocab].
 On a 2-core AVX-512 CPU (1 thread) this reaches ≈72–94% of a plain GEMM's FLOP/s, v0 45–72%
@@ -76,6 +77,7 @@ class LensStats:
         return torch.exp(self.top_logits - self.log_z[:, None])
 
 
+_LOG2E = 1.0 / math.log(2.0)
 _GROUP = 8          # column-group width of the top-K filter (cut to gcd(block, 8) when 8 does not divide it)
 _NUMPY_TOPK = True  # CPU tensors: run the top-K filter in numpy (see _TopKNumpy)
 _POOL = 128         # extra top-K slots: survivors are appended there and merged only when it fills
@@ -261,9 +263,9 @@ def lens_stats(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
         if m is None:
             m = bm
             z.sub_(m[:, None])
-            torch.exp(z, out=e)
+            torch.exp2(torch.mul(z, _LOG2E, out=e), out=e)    # exp(y) as 2^(y·log₂e): 2× torch.exp's speed here
             S = e.sum(dim=1)
-            U = z.mul_(e).sum(dim=1)
+            U = torch.linalg.vecdot(z, e)                     # Σ y·e without writing the product
         else:
             m_new = torch.maximum(m, bm)
             shift = m - m_new                        # ≤ 0, finite
@@ -271,9 +273,9 @@ def lens_stats(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
             U = (U + shift * S) * scale
             S = S * scale
             z.sub_(m_new[:, None])
-            torch.exp(z, out=e)
+            torch.exp2(torch.mul(z, _LOG2E, out=e), out=e)
             S += e.sum(dim=1)
-            U += z.mul_(e).sum(dim=1)
+            U += torch.linalg.vecdot(z, e)
             m = m_new
     top = tk.result() if tk is not None else m[:, None].clone()
     log_s = torch.log(S)

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 from lmclaims.engine.forward import sampled_rows
-from lmclaims.engine.lens import DEFAULT_TOPK, LensStats, LogitTransform, geometry_features, lens_stats
+from lmclaims.engine.lens import DEFAULT_TOPK, LogitTransform, geometry_features, lens_stats
+from lmclaims.engine.readouts import Workspace, multi_readout, readouts_of_logits, shift_of
 from lmclaims.probes.base import Probe, RowAccumulator
 
 FEATURES = ("entropy", "entropy_norm", "p1", "p2", "margin", "ratio21", "topk_mass", "count_above")
@@ -43,14 +44,15 @@ _COARSE_PER_NAT = 4        # nucleus histogram: ¼-nat bins of log p below the r
 _COARSE_BINS = 256         # … over 64 nats (the last bin takes everything lower: < V·e^-64 ≈ 4e-23 of the mass)
 MATMUL_ROWS = 256          # rows per unembedding GEMM of ``LensGeometrySet``: a [rows, d]×[d, V] product reads
                            # all of W per call, so small row counts starve it (Qwen's W, 2-core EPYC, 2026-12-02:
-                           # 27 rows 47 GFLOP/s, 64 rows 69, 256 rows 115); the elementwise readouts then run on
-                           # cache-sized tiles of those rows (a 256-row tile made them 2.3× slower)
+                           # 27 rows 47 GFLOP/s, 64 rows 69, 256 rows 115); the GEMM and the readouts then run
+                           # on [rows, dense_elements/rows] column blocks (``lmclaims.engine.readouts``)
 
 
 @dataclass(frozen=True)
 class LensGeometry(Probe):
     name = "lens_geometry"
-    version = 3               # 3 (2026-12-02): dense features via ``readout_features`` (rounding); exact nucleus
+    version = 4               # 3 (2026-12-02): dense features via ``readout_features`` (rounding); exact nucleus
+                              # 4 (2026-12-07): readouts in base-2 shifted log-weights, cap via sigmoid (rounding)
     positions_per_text: int | None = 16
     temperature: float = 1.0
     softcap: float | None = None        # an extra cap applied on top (the softcap control)
@@ -82,7 +84,7 @@ class LensGeometrySet(Probe):
 
     ``readouts`` = ((tag, temperature, extra softcap or None), ...): each gives the features of
     ``LensGeometry`` as ``"<tag>/<feature>"`` arrays [rows, L], computed on the dense logits of a
-    chunk of rows (``readout_features``; equal to the streaming lens to float32 rounding, tested),
+    chunk of rows (``multi_readout``; equal to the streaming lens to float32 rounding, tested),
     so the controls (temperature, caps) cost elementwise passes, not extra matmuls or top-K
     searches (every readout is monotone, so the chunk's top-K is found once), and are paired
     point by point with the baseline. ``top_p_tags`` also get the nucleus features. Shared arrays:
@@ -91,7 +93,8 @@ class LensGeometrySet(Probe):
     """
 
     name = "lens_geometry_set"
-    version = 2               # 2 (2026-12-02): top-K shared across readouts, H = log S − U/S (rounding); exact nucleus
+    version = 3               # 2 (2026-12-02): top-K shared across readouts, H = log S − U/S (rounding); exact nucleus
+                              # 3 (2026-12-07): ``multi_readout`` kernel (column-block GEMM, top-K filter, exp2; rounding)
     positions_per_text: int | None = 4
     readouts: tuple = (("base", 1.0, None),)
     top_p: float | None = None
@@ -100,7 +103,7 @@ class LensGeometrySet(Probe):
     topk_mass_k: int = 10
     threshold: float = 0.01
     seed: int = 0
-    dense_elements: int = 1 << 22       # rows·V per readout tile (≈ 16 MiB of fp32: the elementwise passes)
+    dense_elements: int = 1 << 20       # rows·block per GEMM/readout tile (4 MiB of fp32: [256, 4096], cache-resident)
     matmul_elements: int = 1 << 26      # rows·V per unembedding GEMM (≈ 256 MiB of fp32; see MATMUL_ROWS)
 
     def params(self) -> dict:
@@ -124,6 +127,7 @@ class _SetAcc(RowAccumulator):
         for tag, temp, cap in probe.readouts:
             caps = [c for c in (native, cap) if c]
             self.tfs.append((tag, LogitTransform(temperature=float(temp), softcap=min(caps) if caps else None)))
+        self.ws = Workspace()                   # the kernel's buffers, reused across batches
 
     def update(self, batch):
         rows, cols, tix = sampled_rows(batch, self.p.positions_per_text, seed=self.p.seed)
@@ -138,22 +142,18 @@ class _SetAcc(RowAccumulator):
         P = H.shape[0]
         flat = H[:, 1:].reshape(P * L, -1)
         W, bias, V = self.ad.unembed_weight, self.ad.unembed_bias, self.ad.vocab_size
-        step = max(1, self.p.dense_elements // V)                       # readout rows: cache-sized tiles
-        mm_step = step * max(1, min(self.p.matmul_elements // V, MATMUL_ROWS) // step)   # GEMM rows
+        mm_step = max(1, min(self.p.matmul_elements // V, MATMUL_ROWS))          # GEMM rows
+        tfs = [tf for _, tf in self.tfs]
         feats: dict[str, list] = {}
         for s0 in range(0, flat.shape[0], mm_step):
-            zz = self.ad.normed(flat[s0:s0 + mm_step]).float() @ W.float().T
-            if bias is not None:
-                zz += bias.float()
-            for s in range(0, zz.shape[0], step):
-                z = zz[s:s + step]
-                top_raw = top_logits(z)
-                for tag, tf in self.tfs:
-                    top_p = self.p.top_p if tag in self.p.top_p_tags else None
-                    for k, v in readout_features(z, top_raw, tf, V, top_p=top_p, topk_mass_k=self.p.topk_mass_k,
-                                                 threshold=self.p.threshold).items():
-                        feats.setdefault(f"{tag}/{k}", []).append(v)
-            del zz
+            x = self.ad.normed(flat[s0:s0 + mm_step])
+            block = max(1, self.p.dense_elements // x.shape[0])               # cache-sized [rows, block] tiles
+            reads, top_raw, ws = multi_readout(x, W, bias, tfs, block=block, workspace=self.ws)
+            for (tag, tf), rd in zip(self.tfs, reads):
+                top_p = self.p.top_p if tag in self.p.top_p_tags else None
+                for k, v in _features(rd, tf, top_raw, ws.rows, V, top_p, self.p.topk_mass_k,
+                                      self.p.threshold).items():
+                    feats.setdefault(f"{tag}/{k}", []).append(v)
         out = {k: torch.cat(v).reshape(P, L).cpu().numpy().astype(np.float32) for k, v in feats.items()}
         out["cos_prev"] = cos_prev.cpu().numpy().astype(np.float32)
         self.add(**out, text_index=np.asarray(tix, dtype=np.int32), position=np.asarray(cols, dtype=np.int32))
@@ -253,26 +253,29 @@ def readout_features(z: torch.Tensor, top_raw: torch.Tensor, tf: LogitTransform,
     """Lens features of softmax(tf(z)) for raw logits z [c, V] whose sorted top-K is ``top_raw``.
 
     ``tf`` (c·tanh(·/c), then ÷T) is non-decreasing, so the top-K of tf(z) is tf(top_raw): the top-K
-    is found once per chunk for every readout. Per readout, with y = tf(z) and m = max y = tf(top_raw₁):
-    S = Σ exp(y − m), U = Σ (y − m)·exp(y − m), log Z = m + log S, H = log S − U/S (the streaming
-    lens's identities, ``lmclaims.engine.lens``), top log-probs = tf(top_raw) − log Z. ``z`` is not
+    is found once per chunk for every readout. Per readout, with a = log₂e·(tf(z) − tf(max z)):
+    S = Σ 2^a, U₂ = Σ a·2^a, H = ln 2·(log₂ S − U₂/S), top log-probs = ln 2·(a(top_raw) − log₂ S)
+    (``lmclaims.engine.readouts``: the streaming lens's identities in base 2). ``z`` is not
     modified. The nucleus (``top_p``) needs the dense log-probs only of rows whose top-K falls short.
     """
-    y = tf.apply(z)
-    top_t = tf.apply(top_raw)
-    m = top_t[:, 0]
-    y = y.sub_(m[:, None]) if y is not z else z - m[:, None]
-    e = torch.exp(y)
-    S = e.sum(dim=1)
-    U = e.mul_(y).sum(dim=1)
-    del e
-    log_s = torch.log(S)
-    st = LensStats(log_z=m + log_s, entropy=(log_s - U / S).clamp_min(0.0), top_logits=top_t, target_logprob=None)
-    out = geometry_features(st, vocab_size, topk_mass_k=topk_mass_k, threshold=threshold)
+    rd = readouts_of_logits(z, top_raw, [tf])[0]
+    return _features(rd, tf, top_raw, lambda rows: z[rows], vocab_size, top_p, topk_mass_k, threshold)
+
+
+def _features(rd, tf: LogitTransform, top_raw: torch.Tensor, dense_rows, vocab_size: int, top_p: float | None,
+              topk_mass_k: int, threshold: float) -> dict:
+    """Features of one ``Readout``; the nucleus reads the raw logits of the rows its top-K cannot
+    settle through ``dense_rows(rows)`` and applies the readout's own shift to them."""
+    out = geometry_features(rd.stats(), vocab_size, topk_mass_k=topk_mass_k, threshold=threshold)
     if top_p is None:
         return out
-    top_lp = top_t - st.log_z[:, None]
-    mass, count, plogp = _nucleus(top_lp, lambda rows: y[rows] - log_s[rows, None], top_p)
+    top_lp = rd.top_logprobs()
+    shift = shift_of(tf, top_raw)
+
+    def dense_lp(rows):
+        return shift.natural(dense_rows(rows), rows) - rd.log_s[rows, None]
+
+    mass, count, plogp = _nucleus(top_lp, dense_lp, top_p)
     return {**out, **_nucleus_features(mass, count, plogp, top_lp, topk_mass_k)}
 
 
