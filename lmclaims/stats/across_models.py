@@ -246,7 +246,7 @@ def groups_differ(a: Mapping[str, object], b: Mapping[str, object], *, threshold
 
 
 def magnitude_test(ta: np.ndarray, tb: np.ndarray, threshold: float, opts):
-    """The two one-sided engine tests behind :func:`groups_differ` on per-model estimates
+    r"""The two one-sided engine tests behind :func:`groups_differ` on per-model estimates
     ``ta [..., ka]``, ``tb [..., kb]`` (models on the last axis; a leading batch axis is allowed, which
     the calibration uses). Returns (up, down, supported, refuted): up/down are engine
     :class:`~lmclaims.stats.engine.Tested` for :math:`\Delta > t` and :math:`\Delta < -t` on one
