@@ -20,6 +20,13 @@ has target ``t = order[i]`` and neighbours ``a = order[i−1]``, ``b = order[i+1
   white noise gives (definitions.md §3); only a departure from the permutation null is structure.
 * per-layer statistics (Frobenius norm, element mean, element std) and their polynomial fit
   against depth, ``depth_poly_r2``.
+* element-wise depth-polynomial prediction (the "predicted weights" of seed 003):
+  every element is fitted by a degree-``d`` polynomial in scaled depth x_l ∈ [−1, 1] by least
+  squares over all L layers, ``Ŵ = H X`` with the hat matrix ``H = V (VᵀV)⁻¹ Vᵀ`` [L, L]
+  (``depth_hat_matrix``; V the Vandermonde matrix of x). Its element-wise R² per layer,
+  ``1 − ‖W_l − Ŵ_l‖² / ‖W_l − mean(W_l)‖²``, follows from the Gram summary:
+  ``‖W_l − Ŵ_l‖² = [(I − H) G (I − H)]_ll`` (``depth_poly_elementwise_r2``). For i.i.d. layers
+  the fit explains ≈ (d+1)/L of each element's variance across layers.
 
 Nulls: ``permutation_null`` (shuffled layer order — same matrices, depth adjacency destroyed) and
 random-init models with the same shapes (``random_init_blocks``: ``from_config``, seeded).
@@ -145,6 +152,29 @@ def depth_poly_r2(values, *, degree: int = 2, order=None) -> float:
     fit = np.polynomial.polynomial.polyval(x, coef)
     sst = float(((y - y.mean()) ** 2).sum())
     return 1.0 - float(((y - fit) ** 2).sum()) / sst if sst > 0 else float("nan")
+
+
+def depth_hat_matrix(n_layers: int, degree: int = 2) -> np.ndarray:
+    """Hat matrix ``H`` [L, L] of the least-squares degree-``degree`` polynomial in scaled depth
+    x = linspace(−1, 1, L): the fitted stack is ``Ŵ_l = Σ_j H[l, j] W_j``.
+
+    >>> H = depth_hat_matrix(5, degree=1)
+    >>> bool(np.allclose(H @ np.arange(5.0), np.arange(5.0)))     # a line is reproduced exactly
+    True
+    """
+    if not 0 <= degree < n_layers:
+        raise ValueError(f"degree must lie in [0, {n_layers - 1}] for {n_layers} layers, got {degree}")
+    x = np.linspace(-1.0, 1.0, n_layers)
+    V = np.vander(x, degree + 1, increasing=True)
+    return V @ np.linalg.solve(V.T @ V, V.T)
+
+
+def depth_poly_elementwise_r2(s: StackSummary, *, degree: int = 2) -> np.ndarray:
+    """Element-wise R² of each layer's depth-polynomial prediction (module docstring) -> [L]."""
+    L = s.n_layers
+    R = np.eye(L) - depth_hat_matrix(L, degree)
+    sse = np.diag(R @ s.gram @ R.T)
+    return 1.0 - sse / s.sst(np.arange(L))
 
 
 def permutation_null(fn, n_layers: int, *, n_perm: int, seed: int) -> np.ndarray:
