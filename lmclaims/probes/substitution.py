@@ -142,6 +142,21 @@ def relative_errors(blocks, layers, *, degree: int) -> np.ndarray:
                      for l in layers])
 
 
+def prediction_r2(blocks, layers, *, degree: int) -> np.ndarray:
+    """Element-wise R² of the prediction, 1 − ‖W_l − Ŵ_l‖² / ‖W_l − mean(W_l)‖², per layer and
+    matrix -> [len(layers), n_matrices] (the same number as
+    :func:`lmclaims.probes.weight_regularity.depth_poly_elementwise_r2`, computed directly)."""
+    pred = predicted_matrices(blocks, layers, degree=degree)
+    out = []
+    for l in layers:
+        row = []
+        for n in matrix_names(blocks[0]):
+            W = blocks[int(l)].get_parameter(n).detach().double()
+            row.append(1.0 - float(((W - pred[int(l)][n].double()) ** 2).sum()) / float(((W - W.mean()) ** 2).sum()))
+        out.append(row)
+    return np.array(out)
+
+
 # --------------------------------------------------------------------------- probe
 
 @dataclass(frozen=True)

@@ -102,10 +102,12 @@ def summaries(blocks, names: dict[str, str] = LLAMA_MATRICES) -> dict[str, Stack
 
 
 def _triples(order, L):
+    """(previous, target, next) layer indices of the interior positions; ``order`` [L] or a batch
+    of orders [..., L] (each row a permutation: the vectorised shuffled-order null)."""
     o = np.arange(L) if order is None else np.asarray(order)
-    if sorted(o.tolist()) != list(range(L)):
+    if o.shape[-1:] != (L,) or not (np.sort(o, axis=-1) == np.arange(L)).all():
         raise ValueError("order must be a permutation of the layers")
-    return o[:-2], o[1:-1], o[2:]
+    return o[..., :-2], o[..., 1:-1], o[..., 2:]
 
 
 def neighbour_r2(s: StackSummary, *, mode: str = "average", order=None) -> np.ndarray:
@@ -113,7 +115,7 @@ def neighbour_r2(s: StackSummary, *, mode: str = "average", order=None) -> np.nd
     a, t, b = _triples(order, s.n_layers)
     G = s.gram
     if mode == "average":
-        ca = cb = np.full(len(t), 0.5)
+        ca = cb = np.full(t.shape, 0.5)
     elif mode == "lstsq":
         Gaa, Gbb, Gab = G[a, a], G[b, b], G[a, b]
         rta, rtb = G[t, a], G[t, b]
@@ -141,17 +143,19 @@ def delta_correlation(s: StackSummary, *, order=None) -> np.ndarray:
     return cov / np.sqrt(v1 * v2)
 
 
-def depth_poly_r2(values, *, degree: int = 2, order=None) -> float:
+def depth_poly_r2(values, *, degree: int = 2, order=None):
     """R² of a degree-``degree`` polynomial fit of per-layer ``values`` against depth (``order``
-    permutes which value sits at which depth: the shuffled-order null)."""
+    permutes which value sits at which depth: the shuffled-order null; a batch of orders
+    [..., L] gives [...])."""
     y = np.asarray(values, dtype=float)
     if order is not None:
-        y = y[np.asarray(order)]
-    x = np.linspace(-1.0, 1.0, len(y))           # scaled depth: a well-conditioned Vandermonde
-    coef = np.polynomial.polynomial.polyfit(x, y, degree)
-    fit = np.polynomial.polynomial.polyval(x, coef)
-    sst = float(((y - y.mean()) ** 2).sum())
-    return 1.0 - float(((y - fit) ** 2).sum()) / sst if sst > 0 else float("nan")
+        y = y[np.asarray(order)]                   # [L] or a batch of shuffled orders [..., L]
+    L = y.shape[-1]
+    resid = y - y @ depth_hat_matrix(L, degree).T  # scaled depth x ∈ [−1, 1]: well conditioned
+    sst = ((y - y.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(sst > 0, 1.0 - (resid ** 2).sum(axis=-1) / sst, np.nan)
+    return float(r2) if r2.ndim == 0 else r2
 
 
 def depth_hat_matrix(n_layers: int, degree: int = 2) -> np.ndarray:
