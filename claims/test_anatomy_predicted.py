@@ -37,7 +37,7 @@ from claims._anatomy_helpers import (MODELS, N_TEXTS_SWEEP, NAMED_LAYERS, SOURCE
                                      layer_means_ci)
 from lmclaims.probes.ablation import delta_ppl_percent
 from lmclaims.probes.substitution import (MatchedNoiseWeights, NeighbourWeights, PredictedWeights,
-                                          SubstitutionSweepNLL, prediction_r2, relative_errors)
+                                          SubstitutionSweepNLL, prediction_quality)
 from lmclaims.stats.assertions import above, greater
 
 pytestmark = pytest.mark.models(MODELS)
@@ -69,10 +69,9 @@ def substitution_data(measure, lm, layers) -> dict:
     r = measure(lm, [SubstitutionSweepNLL(substitutions=tuple(subs.values()))],
                 max_texts=n)["substitution_sweep_nll"]
     D = dnll(delta_ppl_percent(r["nll"], r["nll_base"], r["text_index"], n))      # [texts, substitutions]
-    out = {"L": L, "n_texts": n, "layers": tuple(layers),
-           "dnll": {k: D[:, j] for j, k in enumerate(subs)},
-           "rel_err": relative_errors(lm.adapter.blocks, every, degree=DEGREE),      # [L, matrices]
-           "r2": prediction_r2(lm.adapter.blocks, every, degree=DEGREE)}
+    rel_err, r2 = prediction_quality(lm.adapter.blocks, every, degree=DEGREE)       # [L, matrices] each
+    out = {"L": L, "n_texts": n, "layers": tuple(layers), "dnll": {k: D[:, j] for j, k in enumerate(subs)},
+           "rel_err": rel_err, "r2": r2}
     _MEMO[key] = out
     return out
 

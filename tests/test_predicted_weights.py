@@ -23,7 +23,8 @@ from lmclaims.engine.interventions import swapped_weights
 from lmclaims.models.loading import load_model
 from lmclaims.probes.nll import NextTokenNLL
 from lmclaims.probes.substitution import (MatchedNoiseWeights, NeighbourWeights, PredictedWeights,
-                                          SubstitutionSweepNLL, matrix_names, predicted_matrices, relative_errors)
+                                          SubstitutionSweepNLL, matrix_names, prediction_quality,
+                                          predicted_matrices, relative_errors)
 from lmclaims.probes.weight_regularity import depth_hat_matrix, depth_poly_elementwise_r2, summarise
 from tests.real_models import synthetic_entries
 
@@ -195,3 +196,14 @@ def test_probe_rejects_bad_substitutions(lm):
         SubstitutionSweepNLL(substitutions=("predicted",))
     with pytest.raises(IndexError):
         PredictedWeights(layers=(lm.adapter.n_layers,)).replacement(lm.adapter)
+
+
+def test_prediction_quality_matches_the_gram_r2(lm):
+    """The directly computed element-wise R² equals the Gram-summary formula, per layer and matrix."""
+    blocks = lm.adapter.blocks
+    L = len(blocks)
+    rel, r2 = prediction_quality(blocks, range(L), degree=2)
+    for k, n in enumerate(matrix_names(blocks[0])):
+        s = summarise([blocks[l].get_parameter(n).detach() for l in range(L)])
+        np.testing.assert_allclose(r2[:, k], depth_poly_elementwise_r2(s, degree=2), rtol=1e-6, atol=1e-9)
+    assert np.all(rel > 0) and np.all(r2 < 1)

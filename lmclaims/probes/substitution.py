@@ -133,28 +133,26 @@ class NeighbourWeights(SwapWeights):
         return out
 
 
-def relative_errors(blocks, layers, *, degree: int) -> np.ndarray:
-    """‖W_l − Ŵ_l‖_F / ‖W_l‖_F per substituted layer and matrix -> [len(layers), n_matrices]."""
+def prediction_quality(blocks, layers, *, degree: int) -> tuple[np.ndarray, np.ndarray]:
+    """Relative error ‖W_l − Ŵ_l‖_F / ‖W_l‖_F and element-wise R² 1 − ‖W_l − Ŵ_l‖² / ‖W_l − mean(W_l)‖²
+    of the prediction, per layer and matrix -> two arrays [len(layers), n_matrices] (the R² is the
+    number :func:`lmclaims.probes.weight_regularity.depth_poly_elementwise_r2` gives from the Gram
+    summary, here computed directly)."""
     pred = predicted_matrices(blocks, layers, degree=degree)
     names = matrix_names(blocks[0])
-    return np.array([[float((blocks[int(l)].get_parameter(n).detach().double() - pred[int(l)][n].double()).norm()
-                            / blocks[int(l)].get_parameter(n).detach().double().norm()) for n in names]
-                     for l in layers])
+    rel, r2 = np.empty((len(pred), len(names))), np.empty((len(pred), len(names)))
+    for i, l in enumerate(pred):
+        for k, n in enumerate(names):
+            W = blocks[l].get_parameter(n).detach().double()
+            sse = float(((W - pred[l][n].double()) ** 2).sum())
+            rel[i, k] = np.sqrt(sse) / float(W.norm())
+            r2[i, k] = 1.0 - sse / float(((W - W.mean()) ** 2).sum())
+    return rel, r2
 
 
-def prediction_r2(blocks, layers, *, degree: int) -> np.ndarray:
-    """Element-wise R² of the prediction, 1 − ‖W_l − Ŵ_l‖² / ‖W_l − mean(W_l)‖², per layer and
-    matrix -> [len(layers), n_matrices] (the same number as
-    :func:`lmclaims.probes.weight_regularity.depth_poly_elementwise_r2`, computed directly)."""
-    pred = predicted_matrices(blocks, layers, degree=degree)
-    out = []
-    for l in layers:
-        row = []
-        for n in matrix_names(blocks[0]):
-            W = blocks[int(l)].get_parameter(n).detach().double()
-            row.append(1.0 - float(((W - pred[int(l)][n].double()) ** 2).sum()) / float(((W - W.mean()) ** 2).sum()))
-        out.append(row)
-    return np.array(out)
+def relative_errors(blocks, layers, *, degree: int) -> np.ndarray:
+    """‖W_l − Ŵ_l‖_F / ‖W_l‖_F per layer and matrix -> [len(layers), n_matrices]."""
+    return prediction_quality(blocks, layers, degree=degree)[0]
 
 
 # --------------------------------------------------------------------------- probe
