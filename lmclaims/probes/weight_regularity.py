@@ -155,7 +155,7 @@ def depth_poly_r2(values, *, degree: int = 2, order=None):
     sst = ((y - y.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(sst > 0, 1.0 - (resid ** 2).sum(axis=-1) / sst, np.nan)
-    return float(r2) if r2.ndim == 0 else r2
+    return r2[()]                                  # a numpy scalar for one order, [...] for a batch
 
 
 def depth_hat_matrix(n_layers: int, degree: int = 2) -> np.ndarray:
