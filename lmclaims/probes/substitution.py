@@ -56,13 +56,14 @@ def predicted_matrices(blocks, layers, *, degree: int) -> dict[int, dict[str, to
     _check_layers(layers, L)
     H = depth_hat_matrix(L, degree)
     out: dict[int, dict[str, torch.Tensor]] = {int(l): {} for l in layers}
+    rows = torch.from_numpy(H[[int(l) for l in layers]])                       # [k, L] float64
     for name in matrix_names(blocks[0]):
         W = [blocks[j].get_parameter(name).detach() for j in range(L)]
-        for l in layers:
-            acc = torch.zeros(W[0].shape, dtype=torch.float64)
-            for j in range(L):
-                acc.add_(W[j].double(), alpha=float(H[int(l), j]))
-            out[int(l)][name] = acc.to(W[0].dtype)
+        X = torch.stack([w.reshape(-1).double() for w in W])                    # [L, N], one conversion
+        P = rows @ X                                                            # [k, N]
+        for i, l in enumerate(layers):
+            out[int(l)][name] = P[i].reshape(W[0].shape).to(W[0].dtype)
+        del X, P
     return out
 
 
