@@ -96,13 +96,6 @@ def ppl_percent_of_mean_dnll(mean_dnll):
     return 100.0 * np.expm1(mean_dnll)
 
 
-def mean_boot(values, *, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
-    """Bootstrap distribution of the mean of per-unit ``values`` (for displayed intervals)."""
-    v = np.asarray(values, dtype=float)
-    idx = np.random.default_rng(seed).integers(0, len(v), size=(n_boot, len(v)))
-    return v[idx].mean(axis=1)
-
-
 def layer_means_ci(D: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95):
     """Mean over texts per column with a percentile bootstrap interval (for plots/tables only)."""
     rng = np.random.default_rng(seed)

@@ -5,13 +5,15 @@ The paper's five strategies, their scope and strengths are not public. Our readi
 measuring; lmclaims/probes/manipulation.py): every 2-D weight of every decoder block is changed by
 one of five strategies at the *same* relative Frobenius norm as α = 0.9 scaling,
 ‖ΔW‖_F = 0.1·‖W‖_F per matrix — scale, Gaussian noise, magnitude pruning, low-rank (SVD)
-truncation, uniform rounding. ΔPPL% per text on the first 24 eval texts (budget decision shared
-with the ablation sweeps), paired over texts.
+truncation, uniform rounding. Per-text ΔNLL = NLL_manipulated − NLL_clean (nats/token, the log
+scale on which PPL changes are decided: a mean of PPL ratios is dominated by the heaviest text) on
+the first 24 eval texts (budget decision shared with the ablation sweeps), paired over texts.
 
-* as-published — "α = 0.9 gives +19% PPL": scaling's ΔPPL% equivalent to +19 within ±9.5
-  (half the claimed effect; declared margin), TOST over texts.
+* as-published — "α = 0.9 gives +19% PPL": scaling's mean ΔNLL equivalent to ln 1.19 = 0.174
+  within ± ln(1.19)/2 = 0.087 (half the claimed effect on the log scale, i.e. PPL +9.1% … +29.8%;
+  declared margin), TOST over texts.
 * corrected — "only scaling preserves quality" at matched strength: every other strategy degrades
-  more than scaling (``greater``, paired over texts), one verdict per strategy.
+  more than scaling (``greater`` on ΔNLL, paired over texts), one verdict per strategy.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims._anatomy_helpers import DIGEST, MODELS, N_TEXTS_SWEEP, SOURCE, instruct_caveat, layer_means_ci
+from claims._anatomy_helpers import DIGEST, MODELS, N_TEXTS_SWEEP, SOURCE, dnll, instruct_caveat, layer_means_ci
 from lmclaims.probes.ablation import delta_ppl_percent
 from lmclaims.probes.manipulation import STRATEGIES, ManipulateWeights
 from lmclaims.probes.nll import NextTokenNLL
@@ -55,13 +57,14 @@ def _plot(d):
             "hi": {"ΔPPL %": list(hi)}, "ylabel": "ΔPPL %", "logy": True}
 
 
-@pytest.mark.claim("anatomy.manipulation", source=SOURCE, variant="as-published", version=1,
-                   statement="weight scaling alpha = 0.9 preserves quality [digest: +19% PPL]; read as ΔPPL% = +19 ± 9.5 "
-                             "when every block matrix is scaled by 0.9")
+@pytest.mark.claim("anatomy.manipulation", source=SOURCE, variant="as-published", version=2,
+                   statement="weight scaling alpha = 0.9 preserves quality [digest: +19% PPL]; read as mean per-text "
+                             "ΔNLL = ln 1.19 ± ln(1.19)/2 when every block matrix is scaled by 0.9")
 def test_manipulation_scaling_as_published(model, measure, verdict):
     d = manipulation_deltas(measure, model)
-    j = equivalent(d["scale"], target=DIGEST["scale_dppl"], margin=DIGEST["scale_dppl"] / 2, unit="text",
-                   names=("ΔPPL% (all block matrices × 0.9)", ""))
+    target = float(np.log1p(DIGEST["scale_dppl"] / 100.0))
+    j = equivalent(dnll(d["scale"]), target=target, margin=target / 2, unit="text",
+                   names=("ΔNLL nats/token (all block matrices × 0.9)", ""))
     table = {"kind": "table", "title": "Manipulations at matched strength: paper/digest vs ours",
              "columns": ["strategy", "paper / digest", "ours ΔPPL% (mean over texts)"],
              "rows": [[s, "+19% (digest), 'preserves quality'" if s == "scale" else "degrades (abstract)",
@@ -71,7 +74,7 @@ def test_manipulation_scaling_as_published(model, measure, verdict):
         plots=[_plot(d), table])
 
 
-@pytest.mark.claim("anatomy.manipulation", source=SOURCE, variant="corrected", version=1, verdicts=len(STRATEGIES) - 1,
+@pytest.mark.claim("anatomy.manipulation", source=SOURCE, variant="corrected", version=2, verdicts=len(STRATEGIES) - 1,
                    statement="only weight scaling (alpha = 0.9) preserves model quality: at matched ‖ΔW‖_F every other "
                              "strategy raises PPL more than scaling")
 def test_manipulation_only_scaling_corrected(model, measure, verdict):
@@ -79,5 +82,5 @@ def test_manipulation_only_scaling_corrected(model, measure, verdict):
     for s in STRATEGIES:
         if s == "scale":
             continue
-        j = greater(d[s], d["scale"], unit="text", names=(f"ΔPPL% {s}", "ΔPPL% scale"))
+        j = greater(dnll(d[s]), dnll(d["scale"]), unit="text", names=(f"ΔNLL {s}", "ΔNLL scale"))
         verdict.record(j, label=s, caveats=instruct_caveat(model), plots=[_plot(d)] if s == "noise" else None)

@@ -19,10 +19,10 @@ import pytest
 
 from claims._anatomy_helpers import DIGEST, MODELS, SOURCE, ablation_data, dnll, instruct_caveat
 from lmclaims.models.synthetic import byte_tokenizer
-from lmclaims.stats.assertions import above, greater
 from lmclaims.stats.correlation import spearman
 from lmclaims.stats.directional import statistic_above
 from lmclaims.stats.exact import exact
+from lmclaims.stats.permutation import sign_flip
 from lmclaims.training.data import token_blocks
 from lmclaims.training.growth import GrowthSettings, run_arm
 from lmclaims.training.recovery import recover_layer
@@ -41,7 +41,12 @@ RECOVERY_SLOW = dict(steps=200, eval_every=10, batch_size=4, lr=5e-4, tol=0.05, 
 N_EVAL_BLOCKS_SLOW = 8
 BLOCK_LEN = 64
 
-GROWTH_SEEDS = (0, 1, 2, 3, 4)                       # five seeds (≥ 3 asked); fixed
+#: Seeds are the units of the growth claims, judged by the exact sign-flip test. Five seeds (the
+#: default, for time) give a smallest one-sided p of 1/32 > 0.025: sign_flip says INCONCLUSIVE and
+#: why. The --runslow run uses eight (1/256: reachable at the family's Bonferroni level with up to
+#: 6 verdicts) — a design fixed for reachability, before looking at any result.
+GROWTH_SEEDS = (0, 1, 2, 3, 4)
+GROWTH_SEEDS_SLOW = (0, 1, 2, 3, 4, 5, 6, 7)
 GROWTH_FAST = GrowthSettings(steps_per_stage=50)     # 150 steps × 16 × 64 tokens per arm
 GROWTH_SLOW = GrowthSettings(steps_per_stage=400, d_model=128)
 
@@ -120,8 +125,8 @@ def test_recovery_steps_vs_importance_slow(model, corpus, measure, verdict):
 _GROWTH: dict = {}
 
 
-def _growth(corpus, settings):
-    key = repr(settings)
+def _growth(corpus, settings, seeds=GROWTH_SEEDS):
+    key = (repr(settings), tuple(seeds))
     if key in _GROWTH:
         return _GROWTH[key]
     tok = byte_tokenizer()
@@ -129,7 +134,7 @@ def _growth(corpus, settings):
     va = [corpus.texts[i] for i, s in enumerate(corpus.splits) if s == "heldout"]
     train = token_blocks(tok, tr, BLOCK_LEN, eos_id=tok.eos_token_id)
     val = token_blocks(tok, va, BLOCK_LEN, eos_id=tok.eos_token_id)
-    res = {arm: [run_arm(arm, s, train, val, settings) for s in GROWTH_SEEDS] for arm in ("uniform", "growth")}
+    res = {arm: [run_arm(arm, s, train, val, settings) for s in seeds] for arm in ("uniform", "growth")}
     for u, g in zip(res["uniform"], res["growth"]):
         assert u.n_params == g.n_params, "arms must end with identical parameter counts"
     _GROWTH[key] = res
@@ -167,7 +172,7 @@ _GROWTH_CAVEATS = ("tiny llama on a byte tokenizer, our reading of an unpublishe
 def test_growth_as_published(corpus, verdict):
     res = _growth(corpus, GROWTH_FAST)
     ratio = np.array([u.val_loss / g.val_loss for u, g in zip(res["uniform"], res["growth"])])
-    verdict.record(above(ratio, DIGEST["growth_ratio"], unit="seed", name="val loss uniform / growth"),
+    verdict.record(sign_flip(ratio, threshold=DIGEST["growth_ratio"], unit="seed", name="val loss uniform / growth"),
                    label="loss ratio", caveats=_GROWTH_CAVEATS, plots=_growth_plots(res, GROWTH_FAST))
     # "13% faster" judged on the deterministic cost (layer·steps: blocks trained × optimizer steps,
     # identical for every seed), never on wall time (two runs of one seed gave 0.868 and 0.822);
@@ -182,24 +187,28 @@ def test_growth_as_published(corpus, verdict):
                          reason=f"{lg} / {lu} = {cost:.4g} {'≤' if cost <= bound else '>'} {bound:g}; "
                                 f"wall time ratio {wall:.3f} (shown, not judged)",
                          unit="run", extra={"wall_time_ratio": float(wall)}),
-                   label="cost", caveats=_GROWTH_CAVEATS)
+                   label="cost", caveats=_GROWTH_CAVEATS + (
+                       "the layer·step ratio is fixed by our reading of the recipe (stages of "
+                       f"{GROWTH_FAST.start_layers}…{GROWTH_FAST.final_layers} blocks vs {GROWTH_FAST.final_layers} throughout), "
+                       "not measured: it checks the design's cost, not a speed-up found by training; the growth arm's "
+                       "importance probes (one skip pass per block per stage, no backward) are not counted",))
 
 
-@pytest.mark.claim("anatomy.growth", source=SOURCE, variant="corrected", version=1, verdicts=1,
+@pytest.mark.claim("anatomy.growth", source=SOURCE, variant="corrected", version=2, verdicts=1,
                    statement="growth training reaches lower held-out loss than uniform training at identical final "
                              "parameter count and token budget (paired over seeds)")
 def test_growth_lower_loss(corpus, verdict):
     res = _growth(corpus, GROWTH_FAST)
-    verdict.record(greater([u.val_loss for u in res["uniform"]], [g.val_loss for g in res["growth"]], unit="seed",
-                           names=("val loss uniform", "val loss growth")), caveats=_GROWTH_CAVEATS,
-                   plots=_growth_plots(res, GROWTH_FAST))
+    d = np.array([u.val_loss - g.val_loss for u, g in zip(res["uniform"], res["growth"])])
+    verdict.record(sign_flip(d, unit="seed", name="val loss uniform − val loss growth (paired by seed)"),
+                   caveats=_GROWTH_CAVEATS, plots=_growth_plots(res, GROWTH_FAST))
 
 
 @pytest.mark.slow
-@pytest.mark.claim("anatomy.growth", source=SOURCE, variant="corrected", version=1, verdicts=1, family="anatomy.growth@slow",
-                   statement="growth training reaches lower held-out loss than uniform training (longer run, d 128)")
+@pytest.mark.claim("anatomy.growth", source=SOURCE, variant="corrected", version=2, verdicts=1, family="anatomy.growth@slow",
+                   statement="growth training reaches lower held-out loss than uniform training (longer run, d 128, 8 seeds)")
 def test_growth_lower_loss_slow(corpus, verdict):
-    res = _growth(corpus, GROWTH_SLOW)
-    verdict.record(greater([u.val_loss for u in res["uniform"]], [g.val_loss for g in res["growth"]], unit="seed",
-                           names=("val loss uniform", "val loss growth")), caveats=_GROWTH_CAVEATS,
-                   plots=_growth_plots(res, GROWTH_SLOW))
+    res = _growth(corpus, GROWTH_SLOW, GROWTH_SEEDS_SLOW)
+    d = np.array([u.val_loss - g.val_loss for u, g in zip(res["uniform"], res["growth"])])
+    verdict.record(sign_flip(d, unit="seed", name="val loss uniform − val loss growth (paired by seed)"),
+                   caveats=_GROWTH_CAVEATS, plots=_growth_plots(res, GROWTH_SLOW))

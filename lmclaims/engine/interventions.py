@@ -10,12 +10,17 @@ and verdicts) and a ``hooks(adapter)`` context manager. Block indices are 0-base
   block output object untouched, so the zero-noise null is bit-identical by construction *and* is
   tested end to end.
 - ``MeanAblateBlock(l, mean)``: the block's update is replaced by a fixed mean update vector.
+- ``SwapWeights``: base class of weight substitutions (seed 003: predicted weights and their
+  nulls, lmclaims/probes/substitution.py). A subclass says which layers it touches and returns
+  ``replacement(adapter) -> {layer: {parameter name: tensor}}``; ``hooks`` writes those tensors
+  with :func:`swapped_weights`, which restores the originals bit for bit in ``finally``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -161,3 +166,63 @@ class ResidualNoise(Intervention):
                 scale = self.sigma * y.float().pow(2).mean(dim=-1, keepdim=True).sqrt().to(y.dtype)
             return y + scale * eps
         return _block_hook(adapter, self.layer, fn)
+
+
+# --------------------------------------------------------------------------- weight swaps
+
+@contextlib.contextmanager
+def swapped_weights(blocks, new: Mapping[int, Mapping[str, torch.Tensor]]):
+    """Write ``new[l][name]`` into parameter ``name`` of ``blocks[l]`` for the ``with``; restore in ``finally``.
+
+    Every target is checked (layer in range, parameter exists, same shape) before anything is
+    written, so bad input leaves the model untouched. Each original is cloned just before it is
+    overwritten and copied back in ``finally`` — on normal exit, on an error inside the ``with``
+    and on an error part-way through writing — so the parameters keep their identity and bits.
+    """
+    targets = []
+    for layer, named in new.items():
+        if not 0 <= int(layer) < len(blocks):
+            raise IndexError(f"layer {layer} out of range for {len(blocks)} blocks")
+        params = dict(blocks[int(layer)].named_parameters())
+        for name, value in named.items():
+            if name not in params:
+                raise KeyError(f"block {layer} has no parameter {name!r}")
+            if tuple(value.shape) != tuple(params[name].shape):
+                raise ValueError(f"block {layer} {name}: replacement shape {tuple(value.shape)} != "
+                                 f"{tuple(params[name].shape)}")
+            targets.append((params[name], value))
+    saved = []
+    try:
+        with torch.no_grad():
+            for p, value in targets:
+                saved.append((p, p.detach().clone()))
+                p.copy_(value.to(dtype=p.dtype, device=p.device))
+        yield
+    finally:
+        with torch.no_grad():
+            for p, old in reversed(saved):
+                p.copy_(old)
+
+
+class SwapWeights(Intervention):
+    """A weight substitution: ``replacement(adapter)`` gives ``{layer: {name: tensor}}`` for
+    ``self.layers``; the replacement is computed when the ``with`` is entered (from the model's
+    own weights, so ``params()`` — the recipe — identifies it together with the model fingerprint)."""
+
+    name = "swap_weights"
+    layers: tuple = ()
+
+    def replacement(self, adapter: Adapter) -> dict[int, dict[str, torch.Tensor]]:  # pragma: no cover
+        raise NotImplementedError
+
+    @property
+    def first_layer(self) -> int:
+        """The lowest substituted block: blocks before it see clean inputs (used by suffix re-runs)."""
+        return min(int(l) for l in self.layers)
+
+    @contextlib.contextmanager
+    def hooks(self, adapter: Adapter):
+        if not self.layers:
+            raise ValueError(f"{type(self).__name__} needs at least one layer")
+        with swapped_weights(adapter.blocks, self.replacement(adapter)):
+            yield

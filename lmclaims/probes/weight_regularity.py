@@ -20,6 +20,13 @@ has target ``t = order[i]`` and neighbours ``a = order[i−1]``, ``b = order[i+1
   white noise gives (definitions.md §3); only a departure from the permutation null is structure.
 * per-layer statistics (Frobenius norm, element mean, element std) and their polynomial fit
   against depth, ``depth_poly_r2``.
+* element-wise depth-polynomial prediction (the "predicted weights" of seed 003):
+  every element is fitted by a degree-``d`` polynomial in scaled depth x_l ∈ [−1, 1] by least
+  squares over all L layers, ``Ŵ = H X`` with the hat matrix ``H = V (VᵀV)⁻¹ Vᵀ`` [L, L]
+  (``depth_hat_matrix``; V the Vandermonde matrix of x). Its element-wise R² per layer,
+  ``1 − ‖W_l − Ŵ_l‖² / ‖W_l − mean(W_l)‖²``, follows from the Gram summary:
+  ``‖W_l − Ŵ_l‖² = [(I − H) G (I − H)]_ll`` (``depth_poly_elementwise_r2``). For i.i.d. layers
+  the fit explains ≈ (d+1)/L of each element's variance across layers.
 
 Nulls: ``permutation_null`` (shuffled layer order — same matrices, depth adjacency destroyed) and
 random-init models with the same shapes (``random_init_blocks``: ``from_config``, seeded).
@@ -95,10 +102,12 @@ def summaries(blocks, names: dict[str, str] = LLAMA_MATRICES) -> dict[str, Stack
 
 
 def _triples(order, L):
+    """(previous, target, next) layer indices of the interior positions; ``order`` [L] or a batch
+    of orders [..., L] (each row a permutation: the vectorised shuffled-order null)."""
     o = np.arange(L) if order is None else np.asarray(order)
-    if sorted(o.tolist()) != list(range(L)):
+    if o.shape[-1:] != (L,) or not (np.sort(o, axis=-1) == np.arange(L)).all():
         raise ValueError("order must be a permutation of the layers")
-    return o[:-2], o[1:-1], o[2:]
+    return o[..., :-2], o[..., 1:-1], o[..., 2:]
 
 
 def neighbour_r2(s: StackSummary, *, mode: str = "average", order=None) -> np.ndarray:
@@ -106,7 +115,7 @@ def neighbour_r2(s: StackSummary, *, mode: str = "average", order=None) -> np.nd
     a, t, b = _triples(order, s.n_layers)
     G = s.gram
     if mode == "average":
-        ca = cb = np.full(len(t), 0.5)
+        ca = cb = np.full(t.shape, 0.5)
     elif mode == "lstsq":
         Gaa, Gbb, Gab = G[a, a], G[b, b], G[a, b]
         rta, rtb = G[t, a], G[t, b]
@@ -134,17 +143,42 @@ def delta_correlation(s: StackSummary, *, order=None) -> np.ndarray:
     return cov / np.sqrt(v1 * v2)
 
 
-def depth_poly_r2(values, *, degree: int = 2, order=None) -> float:
+def depth_poly_r2(values, *, degree: int = 2, order=None):
     """R² of a degree-``degree`` polynomial fit of per-layer ``values`` against depth (``order``
-    permutes which value sits at which depth: the shuffled-order null)."""
+    permutes which value sits at which depth: the shuffled-order null; a batch of orders
+    [..., L] gives [...])."""
     y = np.asarray(values, dtype=float)
     if order is not None:
-        y = y[np.asarray(order)]
-    x = np.linspace(-1.0, 1.0, len(y))           # scaled depth: a well-conditioned Vandermonde
-    coef = np.polynomial.polynomial.polyfit(x, y, degree)
-    fit = np.polynomial.polynomial.polyval(x, coef)
-    sst = float(((y - y.mean()) ** 2).sum())
-    return 1.0 - float(((y - fit) ** 2).sum()) / sst if sst > 0 else float("nan")
+        y = y[np.asarray(order)]                   # [L] or a batch of shuffled orders [..., L]
+    L = y.shape[-1]
+    resid = y - y @ depth_hat_matrix(L, degree).T  # scaled depth x ∈ [−1, 1]: well conditioned
+    sst = ((y - y.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(sst > 0, 1.0 - (resid ** 2).sum(axis=-1) / sst, np.nan)
+    return r2[()]                                  # a numpy scalar for one order, [...] for a batch
+
+
+def depth_hat_matrix(n_layers: int, degree: int = 2) -> np.ndarray:
+    """Hat matrix ``H`` [L, L] of the least-squares degree-``degree`` polynomial in scaled depth
+    x = linspace(−1, 1, L): the fitted stack is ``Ŵ_l = Σ_j H[l, j] W_j``.
+
+    >>> H = depth_hat_matrix(5, degree=1)
+    >>> bool(np.allclose(H @ np.arange(5.0), np.arange(5.0)))     # a line is reproduced exactly
+    True
+    """
+    if not 0 <= degree < n_layers:
+        raise ValueError(f"degree must lie in [0, {n_layers - 1}] for {n_layers} layers, got {degree}")
+    x = np.linspace(-1.0, 1.0, n_layers)
+    V = np.vander(x, degree + 1, increasing=True)
+    return V @ np.linalg.solve(V.T @ V, V.T)
+
+
+def depth_poly_elementwise_r2(s: StackSummary, *, degree: int = 2) -> np.ndarray:
+    """Element-wise R² of each layer's depth-polynomial prediction (module docstring) -> [L]."""
+    L = s.n_layers
+    R = np.eye(L) - depth_hat_matrix(L, degree)
+    sse = np.diag(R @ s.gram @ R.T)
+    return 1.0 - sse / s.sst(np.arange(L))
 
 
 def permutation_null(fn, n_layers: int, *, n_perm: int, seed: int) -> np.ndarray:
