@@ -139,8 +139,10 @@ def discover(directory: Path | None = None) -> list[Scenario]:
         if found is None:
             continue
         for s in found:
-            if not isinstance(s, Scenario):
-                raise TypeError(f"{path.name}: SCENARIOS holds {type(s).__name__}, not Scenario")
+            # duck-typed: a module may import this file under another name (tests.calibration_harness)
+            missing = [f for f in Scenario.__dataclass_fields__ if not hasattr(s, f)]
+            if missing:
+                raise TypeError(f"{path.name}: SCENARIOS holds {type(s).__name__} lacking {missing}, not a Scenario")
             out.append(s)
     names = [s.name for s in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
