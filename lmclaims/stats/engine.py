@@ -44,9 +44,40 @@ SMALL_N = 20      # below this many units: t / exact methods only (bootstrap int
 MIN_TAIL = 20     # resamples that must lie beyond each interval end (Efron & Tibshirani 1993, ch. 14)
 
 
-def needed_resamples(alpha: float) -> int:
-    """Fewest bootstrap resamples that leave MIN_TAIL beyond each end of a 1 - alpha interval."""
-    return int(math.ceil(MIN_TAIL / (alpha / 2.0) - 1e-9))
+def needed_resamples(alpha: float, *, tail: float | None = None) -> int:
+    """Fewest bootstrap resamples that leave MIN_TAIL beyond each end of a 1 - alpha interval
+    (``tail``: the probability beyond one end when it is not alpha/2, e.g. alpha for a TOST
+    1 - 2 alpha interval).
+
+    >>> needed_resamples(0.05), needed_resamples(0.05 / 30), needed_resamples(0.05, tail=0.05)
+    (800, 24000, 400)
+    """
+    tail = alpha / 2.0 if tail is None else tail
+    return int(math.ceil(MIN_TAIL / tail - 1e-9))
+
+
+def resamples_for(opts: Resolved, *, tail: float, n: int, unit: str, min_n: int = SMALL_N,
+                  what: str = "a bootstrap interval of this statistic") -> tuple[int, str | None]:
+    """Resamples a bootstrap helper must draw, or the reason it must refuse (INCONCLUSIVE).
+
+    Refuses when ``n < min_n`` units (bootstrap intervals under-cover) or when the caller forced
+    ``n_resamples`` below :func:`needed_resamples` (too few resamples beyond an interval end);
+    otherwise raises the active/default resamples to at least the needed number.
+
+    >>> from lmclaims.stats.context import resolve
+    >>> resamples_for(resolve(0.95, None, 0), tail=0.025, n=40, unit="text")
+    (9999, None)
+    >>> resamples_for(resolve(0.95, 199, 0), tail=0.025, n=40, unit="text")[1][:16]
+    'n_resamples=199 '
+    """
+    need = needed_resamples(0.0, tail=tail)
+    if n < min_n:
+        return 0, (f"{n} {unit}s: {what} is not calibrated below {min_n} {unit}s, and no exact test applies; "
+                   "no verdict")
+    if opts.explicit_resamples and opts.n_resamples < need:
+        return 0, (f"n_resamples={opts.n_resamples} leaves fewer than {MIN_TAIL} resamples beyond an interval end "
+                   f"(tail probability {tail:.3g}); a verdict needs at least {need}")
+    return max(opts.n_resamples, need), None
 
 
 @dataclass(frozen=True)

@@ -61,3 +61,18 @@ def too_few_units(statistic: str, *, have: str, need: str, n: int, unit: str = "
     return judging.judgement(Status.INCONCLUSIVE, ev, f"a verdict needs {need}", p_value=None, p_refute=None,
                              reason=f"the design has {have}; a verdict at this level needs {need}", label=label,
                              caveats=caveats)
+
+
+def refused(statistic: str, *, reason: str, n: int, unit: str = "text", label: str = "", extra: dict | None = None,
+            estimate: float = float("nan"), rule: str = "no verdict: the method cannot reach the level here",
+            confidence_level: float = 0.95) -> Judgement:
+    """INCONCLUSIVE because the method cannot be trusted at this design (``reason`` says why).
+
+    >>> refused("rho", reason="12 texts: too few for a bootstrap", n=12).reason
+    '12 texts: too few for a bootstrap'
+    """
+    nan = float("nan")
+    ev = Evidence(statistic=statistic, estimate=float(estimate), confidence_interval=ConfidenceInterval(nan, nan),
+                  n=int(n), unit=unit, method="not computed", confidence_level=float(confidence_level),
+                  extra={"method_reason": reason, "direction": "unresolved", "refuted_as": None, **dict(extra or {})})
+    return judging.judgement(Status.INCONCLUSIVE, ev, rule, p_value=1.0, p_refute=1.0, reason=reason, label=label)
