@@ -127,7 +127,7 @@ def _small(x, y, sign, opts, unit, quantity, label) -> Judgement:
                              label=label, extra={"direction": "unresolved", "refuted_as": None, "smallest_p": floor})
     rho = float(spearman(x, y))
     if np.ptp(x) == 0 or np.ptp(y) == 0:
-        return refused(quantity, reason="a constant variable has no ranks; no correlation", n=n, unit=unit,
+        return refused(quantity, reason="degenerate: a constant variable has no ranks, so no correlation", n=n, unit=unit,
                        label=label, estimate=rho)
     p_gt, p_lt = _permutation_ps(x, y, b, opts.seed)
     p_claim, p_other = (p_gt, p_lt) if sign > 0 else (p_lt, p_gt)
