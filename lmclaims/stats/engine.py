@@ -38,7 +38,7 @@ import scipy.stats
 from lmclaims.stats import judging
 from lmclaims.stats.context import Resolved
 from lmclaims.stats.evidence import ConfidenceInterval, Evidence, Status
-from lmclaims.stats.resampling import bootstrap, invert
+from lmclaims.stats.resampling import bootstrap, canonical_order, invert
 
 SMALL_N = 20      # below this many units: t / exact methods only (bootstrap intervals under-cover)
 MIN_TAIL = 20     # resamples that must lie beyond each interval end (Efron & Tibshirani 1993, ch. 14)
@@ -112,6 +112,7 @@ def decide(data: tuple[np.ndarray, ...], statistic: Callable, *, mean_kind: str 
     alpha, level = opts.alpha, opts.confidence_level
     bound = np.asarray(threshold, dtype=float) + side * min_effect
     if n < min_resample_n and mean_kind is not None:
+        data = canonical_order(tuple(np.asarray(d, dtype=float) for d in data), paired=paired)   # order-free sums
         return _t_test(data, mean_kind, paired, side, bound, threshold, min_effect, alpha, level, n, unit)
     with np.errstate(all="ignore"):
         estimate = np.asarray(statistic(*data, axis=-1), dtype=float)
