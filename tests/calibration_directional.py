@@ -16,6 +16,8 @@ from lmclaims.stats import directional, families
 from lmclaims.stats.permutation import permutation, sign_flip
 
 ALPHA = 0.05
+BCA_SIMS = 400      # simulations per direction for bootstrap scenarios (1000 for t / exact ones)
+HEAVY_SIMS = 200    # for >= 24000-resample scenarios (alpha/30 levels) and per-resample Python statistics
 
 
 def level(m: int) -> float:
@@ -82,7 +84,8 @@ def _max_layer(x):
     return float(np.max(x.mean(axis=0)))
 
 
-def statistic_max(n=24, layers=5, m=1, n_sim=300):
+def statistic_max(n=24, layers=5, m=1, n_sim=None):
+    n_sim = n_sim or HEAVY_SIMS
     means = np.array([0.0, -0.6, -0.8, -1.0, -1.2])[:layers]      # the top layer sits on the boundary 0
 
     def simulate(rng, claim_true):
@@ -98,10 +101,11 @@ def statistic_max(n=24, layers=5, m=1, n_sim=300):
                     n_sim, "anatomy_training (max over layers)")
 
 
-def any_below_scan(n=24, k=30, m=1, n_sim=200, sims_per_call=5):
+def any_below_scan(n=24, k=30, m=1, n_sim=None, sims_per_call=5):
     """any_below over k columns: per-column below() at 1 - alpha/k (batched across simulations),
     then the family rule :func:`lmclaims.stats.families.aggregate` exactly as any_below does."""
     alpha = ALPHA / m
+    n_sim = n_sim or HEAVY_SIMS
 
     def simulate(rng, claim_true):
         def run(s):
@@ -177,13 +181,13 @@ SCENARIOS = [
     one_sample(directional.above, 3, 1, "normal", used_by="models as units"),
     one_sample(directional.above, 5, 3, "t3", used_by="seeds as units"),
     one_sample(directional.below, 9, 6, "t3", used_by="models as units"),
-    one_sample(directional.above, 24, 1, "t3", used_by="anatomy (per-text ΔNLL)"),
-    one_sample(directional.below, 64, 3, "lognormal", used_by="anatomy (ΔPPL-like)"),
-    one_sample(directional.above, 64, 30, "t3", n_sim=400, chunk=50, used_by="per-layer scans"),
+    one_sample(directional.above, 24, 1, "t3", n_sim=BCA_SIMS, used_by="anatomy (per-text ΔNLL)"),
+    one_sample(directional.below, 64, 3, "lognormal", n_sim=BCA_SIMS, used_by="anatomy (ΔPPL-like)"),
+    one_sample(directional.above, 64, 30, "t3", n_sim=HEAVY_SIMS, chunk=50, used_by="per-layer scans"),
     two_sample(directional.greater, 5, 1, "t3", paired=True, used_by="paired seeds"),
     two_sample(directional.greater, 8, 3, "normal", paired=False, used_by="unpaired models"),
-    two_sample(directional.greater, 64, 6, "t3", paired=True, used_by="ablation vs random"),
-    two_sample(directional.less, 24, 1, "lognormal", paired=True, used_by="controls"),
+    two_sample(directional.greater, 64, 6, "t3", paired=True, n_sim=BCA_SIMS, used_by="ablation vs random"),
+    two_sample(directional.less, 24, 1, "lognormal", paired=True, n_sim=BCA_SIMS, used_by="controls"),
     statistic_max(),
     any_below_scan(),
     all_above_family(),

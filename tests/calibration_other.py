@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from calibration_directional import ALPHA, chunked, level, noise
+from calibration_directional import ALPHA, BCA_SIMS, chunked, level, noise
 from calibration_harness import Scenario, statuses
 from lmclaims.stats import assertions
 from lmclaims.stats.clusters_found import separated_held_out, two_clusters
@@ -62,7 +62,7 @@ def correlation(n, m, n_sim=1000, chunk=250, used_by=""):
                     simulate, ALPHA / 2, ALPHA / 2, n_sim, used_by)
 
 
-def within(n=64, bound=0.3, m=1, n_sim=300):
+def within(n=64, bound=0.3, m=1, n_sim=BCA_SIMS):
     def simulate(rng, claim_true):
         out = []
         for _ in range(n_sim):
@@ -112,7 +112,7 @@ def _members(rng, log10_means, n, sigma=0.3):
     return {f"m{i}": rng.lognormal(mu * np.log(10) - sigma ** 2 / 2, sigma, n) for i, mu in enumerate(log10_means)}
 
 
-def separated_given(n=64, m=1, n_sim=300):
+def separated_given(n=64, m=1, n_sim=BCA_SIMS):
     def simulate(rng, claim_true):
         out = []
         for _ in range(n_sim):
@@ -125,7 +125,7 @@ def separated_given(n=64, m=1, n_sim=300):
                     "log gap = 0", "log gap = 0", simulate, ALPHA / 2, ALPHA / 2, n_sim, "runtime_geometry")
 
 
-def held_out(n=64, members=8, m=1, n_sim=300):
+def held_out(n=64, members=8, m=1, n_sim=BCA_SIMS):
     spacing = 0.1
 
     def simulate(rng, claim_true):
@@ -204,14 +204,14 @@ def exact_rules(n_sim=100):
 
 SCENARIOS = [
     equivalence(8, 1, "t3", used_by="anatomy_manipulation"),
-    equivalence(64, 3, "lognormal", used_by="runtime_geometry absorb"),
+    equivalence(64, 3, "lognormal", n_sim=BCA_SIMS, used_by="runtime_geometry absorb"),
     correlation(9, 1, used_by="thermo_wv_wo (models)"),
-    correlation(64, 1, used_by="runtime_geometry"),
+    correlation(64, 1, n_sim=BCA_SIMS, used_by="runtime_geometry"),
     within(),
     same_sign(5, paired=False),
-    same_sign(64, paired=True, n_sim=300),
+    same_sign(64, paired=True, n_sim=BCA_SIMS),
     law(9),
-    law(30, n_sim=300),
+    law(30, n_sim=BCA_SIMS),
     separated_given(),
     held_out(),
     clusters("even"),
