@@ -3,7 +3,7 @@
 ========================  ==================================================================
 helper                    claim
 ========================  ==================================================================
-``above``                 / ``below``  statistic(values) > / < threshold (optionally by min_effect)
+``above`` / ``below``     statistic(values) > / < threshold (optionally by min_effect)
 ``greater``               statistic(a) - statistic(b) > 0, paired by default
 ``same_sign``             a and b lie on the same side of a reference
 ``equivalent``            |difference| < margin (TOST)
@@ -13,9 +13,9 @@ helper                    claim
 ``proportion_below``      a rate lies below a bound (binomtest, or texts bootstrap)
 ``less``                  mirror of ``greater``
 ``statistic_above``       a general statistic of several per-unit arrays exceeds a threshold
-``correlation_within`` Spearman rho lies inside (-bound, bound) (TOST)
+``correlation_within``    Spearman rho lies inside (-bound, bound) (TOST)
 ``two_clusters``          members form two clusters, against a continuum null
-``separated_held_out`` split chosen on the first half of the texts, gap tested on the second
+``separated_held_out``    split chosen on the first half of the texts, gap tested on the second
 ``permutation``           structure vs a shuffled null (never refutes)
 ``sign_flip``             exact paired sign-flip test for a handful of seeds
 ========================  ==================================================================
