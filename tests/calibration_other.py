@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from calibration_directional import ALPHA, BCA_SIMS, chunked, level, noise
+from calibration_directional import ALPHA, BCA_SIMS, chunked, level, noise, tail
 from calibration_harness import Scenario, statuses
 from lmclaims.stats import assertions
 from lmclaims.stats.clusters_found import separated_held_out, two_clusters
@@ -29,7 +29,7 @@ def equivalence(n, m, kind, n_sim=1000, chunk=250, used_by=""):
 
     method = "t" if n < 20 else "BCa"
     return Scenario(f"equivalent[{method}] n={n} m={m} {kind}", "equivalent", n, level(m), "|Δ| = margin",
-                    "|Δ| = margin", simulate, ALPHA, ALPHA, n_sim, used_by)
+                    "|Δ| = margin", simulate, 2 * tail(m), 2 * tail(m), n_sim, used_by)
 
 
 def rho_pearson(spearman_rho: float) -> float:
@@ -59,7 +59,7 @@ def correlation(n, m, n_sim=1000, chunk=250, used_by=""):
 
     method = "exact permutation" if n < 20 else "BCa"
     return Scenario(f"correlated[{method}] n={n} m={m}", "correlated", n, level(m), "rho = 0", "rho = 0",
-                    simulate, ALPHA / 2, ALPHA / 2, n_sim, used_by)
+                    simulate, tail(m), tail(m), n_sim, used_by)
 
 
 def within(n=64, bound=0.3, m=1, n_sim=BCA_SIMS):
@@ -71,7 +71,7 @@ def within(n=64, bound=0.3, m=1, n_sim=BCA_SIMS):
         return np.array(out)
 
     return Scenario(f"correlation_within n={n} m={m}", "correlation_within", n, level(m),
-                    f"Spearman rho = {bound}", f"Spearman rho = {bound}", simulate, ALPHA, ALPHA, n_sim,
+                    f"Spearman rho = {bound}", f"Spearman rho = {bound}", simulate, 2 * tail(m), 2 * tail(m), n_sim,
                     "no-association claims")
 
 
@@ -87,7 +87,7 @@ def same_sign(n, paired, m=1, n_sim=1000):
 
     method = "t" if n < 20 else "BCa"
     return Scenario(f"same_sign[{method}] n={n} m={m}", "same_sign", n, level(m),
-                    "theta_a = r, theta_b > r", "theta_a = r, theta_b > r", simulate, ALPHA / 2, ALPHA / 2, n_sim,
+                    "theta_a = r, theta_b > r", "theta_a = r, theta_b > r", simulate, tail(m), tail(m), n_sim,
                     "thermo_heritage, thermo_rlhf")
 
 
@@ -105,7 +105,7 @@ def law(n, m=1, n_sim=1000):
 
     method = "t" if n < 20 else "t and BCa"
     return Scenario(f"law_fits[{method}] n={n} m={m}", "law_fits", n, level(m), "slope = prediction + margin",
-                    "slope = prediction + margin", simulate, ALPHA, ALPHA, n_sim, "thermo_kleiber")
+                    "slope = prediction + margin", simulate, 2 * tail(m), 2 * tail(m), n_sim, "thermo_kleiber")
 
 
 def _members(rng, log10_means, n, sigma=0.3):
@@ -122,7 +122,7 @@ def separated_given(n=64, m=1, n_sim=BCA_SIMS):
         return np.array(out)
 
     return Scenario(f"separated[given split] 4 members n={n} m={m}", "separated", f"4 × {n} texts", level(m),
-                    "log gap = 0", "log gap = 0", simulate, ALPHA / 2, ALPHA / 2, n_sim, "runtime_geometry")
+                    "log gap = 0", "log gap = 0", simulate, tail(m), tail(m), n_sim, "runtime_geometry")
 
 
 def held_out(n=64, members=8, m=1, n_sim=BCA_SIMS):
@@ -138,7 +138,7 @@ def held_out(n=64, members=8, m=1, n_sim=BCA_SIMS):
 
     return Scenario(f"separated_held_out {members} members n={n} m={m}", "separated_held_out",
                     f"{members} × {n} texts", level(m), "evenly spaced, every gap = min_gap",
-                    "evenly spaced, every gap = min_gap", simulate, ALPHA / 2, ALPHA / 2, n_sim, "controls_*_clusters_survive")
+                    "evenly spaced, every gap = min_gap", simulate, tail(m), tail(m), n_sim, "controls_*_clusters_survive")
 
 
 def clusters(kind, members=8, m=1, n_sim=1000):
@@ -157,7 +157,7 @@ def clusters(kind, members=8, m=1, n_sim=1000):
 
     what = {"even": "evenly spaced members (no clusters)", "normal": "normal members (continuum null)"}[kind]
     return Scenario(f"two_clusters {members} members {kind} m={m}", "two_clusters", members, level(m), what,
-                    "two clusters (never refuted)", simulate, ALPHA / 2, None, n_sim, "runtime_geometry gd_ratio_clusters")
+                    "two clusters (never refuted)", simulate, tail(m), None, n_sim, "runtime_geometry gd_ratio_clusters")
 
 
 def three_members(n_sim=200):
@@ -183,7 +183,7 @@ def proportion(n_trials=1000, m=1, n_sim=1000):
                          for ki in k])
 
     return Scenario(f"proportion_below[binomial] n={n_trials} m={m}", "proportion_below", n_trials, level(m),
-                    "rate = threshold", "rate = threshold", simulate, ALPHA / 2, ALPHA / 2, n_sim,
+                    "rate = threshold", "rate = threshold", simulate, tail(m), tail(m), n_sim,
                     "runtime_geometry P(D→D)")
 
 
@@ -204,8 +204,10 @@ def exact_rules(n_sim=100):
 
 SCENARIOS = [
     equivalence(8, 1, "t3", used_by="anatomy_manipulation"),
+    equivalence(9, 6, "normal", used_by="per-model equivalence"),
     equivalence(64, 3, "lognormal", n_sim=BCA_SIMS, used_by="runtime_geometry absorb"),
     correlation(9, 1, used_by="thermo_wv_wo (models)"),
+    correlation(8, 3, used_by="across-model rank claims"),
     correlation(64, 1, n_sim=BCA_SIMS, used_by="runtime_geometry"),
     within(),
     same_sign(5, paired=False),
@@ -216,6 +218,7 @@ SCENARIOS = [
     held_out(),
     clusters("even"),
     clusters("normal"),
+    clusters("normal", m=3),
     three_members(),
     proportion(),
     exact_rules(),
