@@ -89,7 +89,7 @@ def _max_layer(x):
     return float(np.max(x.mean(axis=0)))
 
 
-def statistic_max(n=24, layers=5, m=1, n_sim=None):
+def statistic_max(n=50, layers=5, m=1, n_sim=None):
     n_sim = n_sim or HEAVY_SIMS
     means = np.array([0.0, -0.6, -0.8, -1.0, -1.2])[:layers]      # the top layer sits on the boundary 0
 
