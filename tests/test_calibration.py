@@ -1,209 +1,142 @@
-"""Calibration of every assertion helper: false-positive rate at the null boundary, and power.
+"""Calibration of every assertion helper, in both error directions, at the claims' own n and levels.
 
-For each helper we simulate data where the claim's null holds *exactly at the boundary* (e.g. the
-true mean equals the threshold) and data where a stated effect holds, run the helper on each of
-``N_SIM`` simulated data sets, and count how often it declares SUPPORTED:
+Scenarios come from every ``tests/calibration_*.py`` module exporting ``SCENARIOS``
+(:func:`calibration_harness.discover`). For each, the false-SUPPORTED rate (simulated at the
+claim-false boundary) and the false-REFUTED rate (at the claim-true boundary) must each be at most
+nominal + 3 Monte-Carlo SE (:func:`calibration_harness.bound`); nominal is alpha/2 for directional
+rules and alpha for TOST-type rules, at the scenario's (Bonferroni) level. Simulations use fixed
+seeds, so the test is deterministic.
 
-* false-positive rate (FPR) must be <= alpha + 3 Monte-Carlo SE, with SE = sqrt(alpha (1-alpha) / N_SIM);
-* power at the stated effect must be >= ``MIN_POWER``.
-
-Intervals are BCa (``scipy.stats.bootstrap``, the helpers' default), at confidence 0.95
-(alpha = 0.05), with few resamples per simulation to keep the suite fast (``N_RESAMPLES`` for
-vectorised helpers, ``N_RESAMPLES_LOOP`` for those run one data set at a time). Simulations use a
-fixed seed, so the test is deterministic (its expected false-failure rate is 0, not alpha).
-
-``python tests/test_calibration.py`` re-measures everything and writes ``docs/calibration.md``.
+``python tests/test_calibration.py`` re-measures everything and writes ``docs/calibration.md`` and
+the README table between ``<!-- calibration-table -->`` and ``<!-- /calibration-table -->``.
 """
 
 from __future__ import annotations
 
 import functools
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 
-from lmclaims.stats import assertions
-from lmclaims.stats.evidence import Status
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ALPHA = 0.05
-LEVEL = 1 - ALPHA
-N_SIM = 1000
-N_RESAMPLES = 299
-N_RESAMPLES_LOOP = 199
-MIN_POWER = 0.80
-SEED = 20261124
+from calibration_harness import Measured, Scenario, bound, discover, measure  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in discover()}
 
 
-@dataclass(frozen=True)
-class Scenario:
-    helper: str
-    null: str            # the boundary null, in words
-    effect: str          # the stated effect, in words
-    n: str               # units per data set
-    nominal: str         # the bound the FPR should respect
-    simulate: Callable[[np.random.Generator, bool], np.ndarray]  # (rng, effect?) -> statuses [N_SIM]
-    resamples: int = N_RESAMPLES
+def _known_limits() -> dict[str, Scenario]:
+    import calibration_directional
+    return {f"{s.name} (known limit)": s for s in getattr(calibration_directional, "KNOWN_LIMITS", [])}
 
 
-def _statuses(judgements) -> np.ndarray:
-    return np.array([j.status.value for j in judgements])
-
-
-def _above(rng, effect):
-    x = rng.normal(1.0 + (0.6 if effect else 0.0), 1.0, size=(30, N_SIM))
-    return _statuses(assertions.above(x, 1.0, confidence_level=LEVEL, n_resamples=N_RESAMPLES, rng=rng))
-
-
-def _below(rng, effect):
-    x = rng.lognormal(0.0, 0.5, size=(40, N_SIM))           # skewed; true mean exp(0.125)
-    true_mean = np.exp(0.125)
-    threshold = true_mean * (1.3 if effect else 1.0)
-    return _statuses(assertions.below(x, threshold, confidence_level=LEVEL, n_resamples=N_RESAMPLES, rng=rng))
-
-
-def _greater(rng, effect):
-    b = rng.normal(0.0, 1.0, size=(30, N_SIM))
-    a = b + rng.normal(0.6 if effect else 0.0, 1.0, size=(30, N_SIM))
-    return _statuses(assertions.greater(a, b, paired=True, confidence_level=LEVEL, n_resamples=N_RESAMPLES, rng=rng))
-
-
-def _equivalent(rng, effect):
-    b = rng.normal(0.0, 1.0, size=(40, N_SIM))
-    a = b + rng.normal(0.0 if effect else 0.5, 1.0, size=(40, N_SIM))
-    return _statuses(assertions.equivalent(a, b, margin=0.5, confidence_level=LEVEL, n_resamples=N_RESAMPLES, rng=rng))
-
-
-def _correlated(rng, effect):
-    rho = 0.6 if effect else 0.0
-    x = rng.normal(size=(30, N_SIM))
-    y = rho * x + np.sqrt(1 - rho**2) * rng.normal(size=(30, N_SIM))
-    return _statuses(assertions.correlated(x, y, sign=+1, confidence_level=LEVEL, n_resamples=N_RESAMPLES, rng=rng))
-
-
-def _same_sign(rng, effect):
-    out = []
-    for _ in range(N_SIM):
-        a = rng.normal(1.0 + (0.7 if effect else 0.0), 1.0, size=30)      # reference 1: null has theta_a = 1
-        b = a + rng.normal(0.7, 0.5, size=30)
-        out.append(assertions.same_sign(a, b, reference=1.0, confidence_level=LEVEL,
-                                        n_resamples=N_RESAMPLES_LOOP, rng=rng).status.value)
-    return np.array(out)
-
-
-def _law_fits(rng, effect):
-    out = []
-    for _ in range(N_SIM):
-        x = rng.uniform(0.0, 2.0, size=40)
-        slope = 1.0 if effect else 1.5                                      # prediction 1 +- 0.5
-        y = 1.0 + slope * x + rng.normal(0.0, 0.5, size=40)
-        out.append(assertions.law_fits(x, y, slope=1.0, slope_margin=0.5, confidence_level=LEVEL,
-                                       n_resamples=N_RESAMPLES_LOOP, rng=rng).status.value)
-    return np.array(out)
-
-
-def _separated(rng, effect):
-    means = {"a": 1.0, "b": 2.0, "c": 2.0 * (1.6 if effect else 1.0), "d": 4.0 * (1.6 if effect else 1.0)}
-    sigma = 0.5
-    out = []
-    for _ in range(N_SIM):
-        groups = {k: rng.lognormal(np.log(m) - sigma**2 / 2, sigma, size=30) for k, m in means.items()}
-        out.append(assertions.separated(groups, upper=["c", "d"], lower=["a", "b"], confidence_level=LEVEL,
-                                        n_resamples=N_RESAMPLES_LOOP, rng=rng).status.value)
-    return np.array(out)
-
-
-def _proportion_below(rng, effect):
-    k = rng.binomial(1000, 0.02 if effect else 0.04, size=N_SIM)
-    return np.array([assertions.proportion_below(int(ki), 1000, 0.04, confidence_level=LEVEL).status.value for ki in k])
-
-
-SCENARIOS = {
-    "above": Scenario("above", "mean = threshold (normal, sd 1)", "mean = threshold + 0.6 sd", "30 texts",
-                      "alpha/2", _above),
-    "below": Scenario("below", "mean = threshold (lognormal, sigma 0.5)", "threshold = 1.3 x mean", "40 texts",
-                      "alpha/2", _below),
-    "greater": Scenario("greater (paired)", "mean difference = 0", "mean difference = 0.6 sd", "30 texts",
-                        "alpha/2", _greater),
-    "equivalent": Scenario("equivalent (TOST)", "difference = margin (0.5 sd)", "difference = 0", "40 texts",
-                           "alpha", _equivalent),
-    "correlated": Scenario("correlated (Spearman)", "rho = 0", "Pearson rho = 0.6", "30 units",
-                           "alpha/2", _correlated),
-    "same_sign": Scenario("same_sign (paired)", "theta_a = reference, theta_b > reference",
-                          "both 0.7 sd above reference", "30 texts", "alpha/2", _same_sign, N_RESAMPLES_LOOP),
-    "law_fits": Scenario("law_fits (slope)", "slope = prediction + margin", "slope = prediction", "40 units",
-                         "alpha", _law_fits, N_RESAMPLES_LOOP),
-    "separated": Scenario("separated (4 members)", "log gap = 0 (max lower = min upper)", "fold gap 1.6",
-                          "4 x 30 texts", "alpha/2", _separated, N_RESAMPLES_LOOP),
-    "proportion_below": Scenario("proportion_below (binomtest)", "rate = threshold 0.04", "rate = 0.02",
-                                 "1000 trials", "alpha/2", _proportion_below, 0),
-}
-
-
-@dataclass(frozen=True)
-class Measured:
-    fpr: float
-    power: float
-    seconds: float
-
-    @staticmethod
-    def se(rate: float) -> float:
-        return float(np.sqrt(max(rate * (1 - rate), 1e-12) / N_SIM))
+KNOWN_LIMITS = _known_limits()
+START, END = "<!-- calibration-table -->", "<!-- /calibration-table -->"
 
 
 @functools.lru_cache(maxsize=None)
-def measure(name: str) -> Measured:
-    scenario = SCENARIOS[name]
-    start = time.perf_counter()
-    seeds = np.random.SeedSequence([SEED, list(SCENARIOS).index(name)]).spawn(2)
-    null = scenario.simulate(np.random.default_rng(seeds[0]), False)
-    alt = scenario.simulate(np.random.default_rng(seeds[1]), True)
-    assert null.shape == alt.shape == (N_SIM,)
-    return Measured(fpr=float(np.mean(null == Status.SUPPORTED.value)),
-                    power=float(np.mean(alt == Status.SUPPORTED.value)), seconds=time.perf_counter() - start)
-
-
-FPR_BOUND = ALPHA + 3 * np.sqrt(ALPHA * (1 - ALPHA) / N_SIM)
+def measured(name: str) -> Measured:
+    return measure(SCENARIOS[name] if name in SCENARIOS else KNOWN_LIMITS[name])
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
-def test_helper_is_calibrated(name):
-    """FPR at the null boundary <= alpha + 3 MC SE, and power at the stated effect >= MIN_POWER
-    (one test per helper, so that each helper's simulations run once, also under xdist)."""
-    m = measure(name)
-    assert m.fpr <= FPR_BOUND, f"{name}: FPR {m.fpr:.4f} > alpha + 3 SE = {FPR_BOUND:.4f}"
-    assert m.power >= MIN_POWER, f"{name}: power {m.power:.3f} < {MIN_POWER}"
+def test_helper_is_calibrated_in_both_directions(name):
+    """false SUPPORTED <= nominal + 3 MC SE and false REFUTED <= nominal + 3 MC SE (0 where the rule
+    never decides that direction)."""
+    m = measured(name)
+    assert not m.failures(), "; ".join(m.failures())
 
 
-def table_markdown() -> str:
-    lines = [
-        "# Calibration of the assertion helpers",
-        "",
-        f"Measured by `python tests/test_calibration.py` (the same simulations `tests/test_calibration.py` "
-        f"asserts on). Each row: {N_SIM} simulated data sets under the null *at its boundary*, and {N_SIM} "
-        f"under the stated effect; a rate is the fraction declared SUPPORTED. Confidence 0.95 (alpha = "
-        f"{ALPHA}); BCa intervals from `scipy.stats.bootstrap`; resamples per data set as listed (few, for "
-        f"speed — claims use the profile's 999/4999). The test requires FPR <= alpha + 3 MC SE = "
-        f"{FPR_BOUND:.4f} and power >= {MIN_POWER}. Directional rules use one tail of a two-sided interval, "
-        "so their nominal FPR is alpha/2; TOST-type rules (equivalent, law_fits) have nominal alpha.",
-        "",
-        "| helper | null (boundary) | FPR ± MC SE | nominal | stated effect | power ± MC SE | n | simulations | resamples | seconds |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, s in SCENARIOS.items():
-        m = measure(name)
-        lines.append(f"| `{s.helper}` | {s.null} | {m.fpr:.3f} ± {Measured.se(m.fpr):.3f} | {s.nominal} | "
-                     f"{s.effect} | {m.power:.3f} ± {Measured.se(m.power):.3f} | {s.n} | {N_SIM} | "
-                     f"{s.resamples or 'exact'} | {m.seconds:.1f} |")
-    lines += ["", f"Environment: numpy {np.__version__}, python {sys.version.split()[0]}.", ""]
-    return "\n".join(lines)
+def test_every_helper_has_a_scenario():
+    """Every shipped decision helper is simulated (a new helper must bring its calibration)."""
+    helpers = {s.helper for s in SCENARIOS.values()}
+    # statistic_above with a general statistic is a measured known limit (docs/calibration.md), not asserted
+    shipped = {"above", "below", "greater", "less", "any_below", "all_above", "equivalent",
+               "correlated", "correlation_within", "same_sign", "law_fits", "separated", "separated_held_out",
+               "two_clusters", "permutation", "sign_flip", "proportion_below", "exact"}
+    assert shipped <= helpers, f"no calibration scenario for {sorted(shipped - helpers)}"
+
+
+def test_the_bound_is_nominal_plus_three_standard_errors():
+    assert bound(0.025, 1000) == pytest.approx(0.025 + 3 * np.sqrt(0.025 * 0.975 / 1000))
+    assert bound(0.0, 100) == 0.0
+
+
+def _fmt_rate(rate: float, se: float) -> str:
+    return f"{rate:.3f} ± {se:.3f}"
+
+
+def _nominal(s: Scenario) -> str:
+    def one(v):
+        return "never" if v is None else f"{v:.4g}"
+    return one(s.nominal_support) if s.nominal_support == s.nominal_refute else \
+        f"{one(s.nominal_support)} / {one(s.nominal_refute)}"
+
+
+def table_rows(scenarios=None) -> list[str]:
+    scenarios = SCENARIOS if scenarios is None else scenarios
+    rows = ["| helper | n | level | claim-false boundary | false SUPPORTED ± MC SE | claim-true boundary | "
+            "false REFUTED ± MC SE | nominal | sims | used by |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, s in scenarios.items():
+        m = measured(name)
+        lvl = s.level if isinstance(s.level, str) else f"{s.level:.4g}"
+        rows.append(f"| `{name}` | {s.n} | {lvl} | {s.claim_false} | "
+                    f"{_fmt_rate(m.false_supported, m.se_supported)} | {s.claim_true} | "
+                    f"{_fmt_rate(m.false_refuted, m.se_refuted)} | {_nominal(s)} | {s.n_sim} | {s.used_by} |")
+    return rows
+
+
+def intro() -> str:
+    return ("Each row simulates one helper at one design: the claims' own numbers of units (3–9 models or "
+            "seeds, 24–64 texts) and Bonferroni levels (1 − 0.05/m, m ∈ {1, 3, 6, 30}), with normal, "
+            "heavy-tailed (t(3), ΔNLL-like) or skewed (lognormal, ΔPPL-like) noise and found clusters. "
+            "*False SUPPORTED*: the fraction of simulations at the claim-false boundary that the helper "
+            "called SUPPORTED; *false REFUTED*: the fraction at the claim-true boundary called REFUTED. "
+            "Nominal is α/2 for directional rules (one tail of a two-sided interval) and α for TOST-type "
+            "rules (equivalent, correlation_within, law_fits), α = 1 − level; \"never\": the rule does not "
+            "decide that direction (a permutation or continuum test shows structure, not its absence), so "
+            "the rate must be 0. `tests/test_calibration.py` asserts every rate ≤ nominal + 3 MC SE, "
+            "MC SE = √(p(1−p)/sims).")
+
+
+def write_outputs() -> str:
+    total = sum(measured(n).seconds for n in SCENARIOS)
+    rows = table_rows()
+    limits = table_rows(KNOWN_LIMITS)
+    doc = "\n".join(["# Calibration of the assertion helpers", "", intro(), "", *rows, "",
+                     "## Known limits (measured, not asserted)", "",
+                     "Designs the helpers are not calibrated for. Strongly skewed per-text values (a ratio such as "
+                     "ΔPPL %) at a Bonferroni tail: every interval for a mean (BCa, t, their hull) under-covers "
+                     "on the short side. Claims analyse such changes on the log scale (per-text ΔNLL), which is "
+                     "what the asserted rows simulate.", "",
+                     "`statistic_above` with a general statistic (not a mean): its BCa interval alone (no t "
+                     "interval to hull with) under-covers on heavy-tailed texts. Measured with the maximum over 5 "
+                     "layers of per-layer means re-selected in every resample, t(3) texts, top layer on the "
+                     "boundary, 200 simulations per direction (`calibration_directional.statistic_max`, not run "
+                     "by default: ~2 min): n = 24: 0.075 false SUPPORTED, 0.060 false REFUTED; n = 50: 0.050 and "
+                     "0.080; nominal 0.025 (bound 0.058). NOT FIXED: needs a studentized bootstrap; claims using "
+                     "`statistic_above`/`statistic_below` with a general statistic carry this limit.", "",
+                     *limits, "",
+                     f"Measured by `python tests/test_calibration.py` in {total:.0f} s "
+                     f"(numpy {np.__version__}, python {sys.version.split()[0]}).", ""])
+    (ROOT / "docs").mkdir(exist_ok=True)
+    (ROOT / "docs" / "calibration.md").write_text(doc)
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    block = "\n".join([START, "", *rows, "", END])
+    if START in text and END in text:
+        text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
+        readme.write_text(text)
+    return doc
 
 
 if __name__ == "__main__":
-    out = Path(__file__).resolve().parents[1] / "docs" / "calibration.md"
-    out.write_text(table_markdown())
-    print(out.read_text())
+    for name in list(SCENARIOS) + list(KNOWN_LIMITS):
+        m = measured(name)
+        print(f"{name:55s} FS {m.false_supported:.3f}  FR {m.false_refuted:.3f}  {m.seconds:6.1f}s "
+              f"{'; '.join(m.failures())}", flush=True)
+    print(write_outputs())

@@ -61,7 +61,7 @@ def separated(groups: Mapping[str, object], *, upper: Collection[str] | None = N
         raise ValueError(f"separated needs at least two members, got {len(groups)}")
     if upper is None and lower is None:
         from lmclaims.stats.clusters_found import two_clusters
-        return two_clusters(groups, log=log, statistic=statistic, min_gap=min_gap, unit=unit,
+        return two_clusters(groups, log=log, statistic=statistic, min_gap=min_gap,
                             confidence_level=confidence_level, n_resamples=n_resamples, rng=rng)
     opts = resolve(confidence_level, n_resamples, rng, method)
     names = list(groups)

@@ -84,7 +84,9 @@ def correlated(x, y, *, sign: int = +1, min_abs: float = 0.0, unit: str = "model
         return tuple(out) if batched else out[0]
     resamples, refusal = engine.resamples_for(opts, tail=opts.alpha / 2, n=n, unit=unit)
     if refusal:
-        out = [refused(quantity, reason=refusal, n=n, unit=unit) for _ in range(u.shape[1] if batched else 1)]
+        rho = np.atleast_1d(spearman(np.moveaxis(u, 0, -1), np.moveaxis(v, 0, -1)))
+        out = [refused(quantity, reason=refusal, n=n, unit=unit, estimate=float(rho[j]))
+               for j in range(u.shape[1] if batched else 1)]
         return tuple(out) if batched else out[0]
     r = bootstrap((np.moveaxis(u, 0, -1), np.moveaxis(v, 0, -1)), spearman,
                   resolved=replace(opts, n_resamples=resamples), paired=True)
@@ -207,7 +209,7 @@ def correlation_within(x, y, bound: float, *, unit: str = "text", names: tuple[s
                              extra={"direction": "unresolved", "refuted_as": None})
     resamples, refusal = engine.resamples_for(opts, tail=alpha, n=n, unit=unit)
     if refusal:
-        return refused(quantity, reason=refusal, n=n, unit=unit)
+        return refused(quantity, reason=refusal, n=n, unit=unit, estimate=float(spearman(u, v)))
     level = 1.0 - 2.0 * alpha
     r = bootstrap((u, v), spearman, resolved=replace(opts, n_resamples=resamples), paired=True, confidence_level=level)
     inside = lambda lo, hi: (lo > -bound) & (hi < bound)  # noqa: E731

@@ -13,7 +13,7 @@ from lmclaims.stats.context import resolve
 from lmclaims.stats.engine import SMALL_N
 from lmclaims.stats.evidence import ConfidenceInterval, Evidence, Judgement, Status
 from lmclaims.stats.exact import refused
-from lmclaims.stats.resampling import bootstrap, invert
+from lmclaims.stats.resampling import bootstrap, canonical_order, invert
 from lmclaims.stats.validation import same_units, statistic_name, units_array, vectorized
 
 
@@ -117,6 +117,7 @@ def _t_tost(data, paired, target, margin, alpha, level, n, unit, quantity, label
     refutation p = min of the two one-sided p-values of "beyond +m" / "beyond -m"."""
     import scipy.stats
 
+    data = canonical_order(tuple(data), paired=paired)          # sums independent of unit order
     with np.errstate(all="ignore"):
         if len(data) == 1 or paired:
             d = data[0] - (target if len(data) == 1 else data[1])

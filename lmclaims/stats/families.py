@@ -85,6 +85,24 @@ def _holm_min(p: np.ndarray) -> float:
     return float(np.min(multipletests(p, method="holm")[1]))
 
 
+def aggregate(p_s, p_r, kind: str, alpha: float):
+    """(support p, refutation p, per-column statuses) of an "any"/"all" family (module docstring).
+
+    >>> aggregate(np.array([0.001, 0.5, 0.9]), np.array([1.0, 1.0, 1.0]), "any", 0.05)[:2]
+    (0.003, 1.0)
+    """
+    p_s, p_r = np.asarray(p_s, dtype=float), np.asarray(p_r, dtype=float)
+    if kind == "any":
+        adjusted = multipletests(p_s, method="holm")[1]
+        col_status = [Status.SUPPORTED if a <= alpha else Status.REFUTED if q <= alpha else Status.INCONCLUSIVE
+                      for a, q in zip(adjusted, p_r)]
+        return _holm_min(p_s), float(np.max(p_r)), col_status
+    adjusted = multipletests(p_r, method="holm")[1]
+    col_status = [Status.REFUTED if a <= alpha else Status.SUPPORTED if p <= alpha else Status.INCONCLUSIVE
+                  for p, a in zip(p_s, adjusted)]
+    return float(np.max(p_s)), _holm_min(p_r), col_status
+
+
 def _family(values, threshold, side, kind, labels, min_effect, statistic, unit, name, options):
     _, n_resamples, _, method = options
     opts = resolve(*options)
@@ -104,19 +122,12 @@ def _family(values, threshold, side, kind, labels, min_effect, statistic, unit, 
     p_s = np.array([c.p_value for c in cols], dtype=float)
     p_r = np.array([c.p_refute for c in cols], dtype=float)
     refused = [c.reason for c in cols if c.evidence.method == "not computed"]
+    p_support, p_refute, col_status = aggregate(p_s, p_r, kind, alpha)
     if kind == "any":
-        p_support, p_refute = _holm_min(p_s), float(np.max(p_r))
-        adjusted = multipletests(p_s, method="holm")[1]
-        col_status = [Status.SUPPORTED if a <= alpha else Status.REFUTED if q <= alpha else Status.INCONCLUSIVE
-                      for a, q in zip(adjusted, p_r)]
         rule = (f"supported if at least one of {k} columns has its {name} beyond the threshold under Holm over the "
                 f"columns' support p-values at alpha={alpha:.3g}; refuted if every column is refuted at "
                 f"alpha={alpha:.3g}; else inconclusive")
     else:
-        p_support, p_refute = float(np.max(p_s)), _holm_min(p_r)
-        adjusted = multipletests(p_r, method="holm")[1]
-        col_status = [Status.REFUTED if a <= alpha else Status.SUPPORTED if p <= alpha else Status.INCONCLUSIVE
-                      for p, a in zip(p_s, adjusted)]
         rule = (f"supported if every one of {k} columns has its {name} beyond the threshold at alpha={alpha:.3g}; "
                 f"refuted if some column is refuted under Holm over the columns' refutation p-values; "
                 f"else inconclusive")

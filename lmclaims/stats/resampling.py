@@ -196,7 +196,9 @@ def invert(r: Resampled, holds: Callable[[np.ndarray, np.ndarray], np.ndarray], 
             else:
                 lo = mid
         p = np.array(grid[hi] if hi < len(grid) else 1.0).reshape(decided.shape)
-    else:                                      # a batch: evaluate the whole grid, vectorised
+    elif _sliceable(r):                        # a 1-D batch: bisection, each element at its own level
+        p = _batch_bisection(r, holds, grid, level_of_alpha, decided.shape)
+    else:                                      # other batches: evaluate the whole grid, vectorised
         table = np.stack([holds_at(a) for a in grid])               # [grid, *batch]
         from_here_on = np.flip(np.logical_and.accumulate(np.flip(table, 0), 0), 0)
         first = np.argmax(from_here_on, axis=0)
@@ -205,6 +207,45 @@ def invert(r: Resampled, holds: Callable[[np.ndarray, np.ndarray], np.ndarray], 
     above = grid[grid > alpha]
     p = np.where(decided, np.minimum(p, alpha), np.maximum(p, above[0] if above.size else 1.0))
     return p
+
+
+def _sliceable(r: Resampled) -> bool:
+    """A 1-D batch whose elements are independent columns (data [k, units], estimate [k])."""
+    return (r.estimate.ndim == 1 and all(np.ndim(d) == 2 and d.shape[0] == r.estimate.shape[0] for d in r.data)
+            and np.ndim(r.distribution) == 2)
+
+
+class _Previous:
+    """Stand-in for scipy's BootstrapResult holding a slice of the bootstrap distribution."""
+
+    def __init__(self, distribution):
+        self.bootstrap_distribution = distribution
+
+
+def _batch_bisection(r: Resampled, holds, grid, level_of_alpha, shape) -> np.ndarray:
+    """Per-element binary search on ``grid`` (as in the single-judgement case). At each step the
+    elements are grouped by the grid point they need and the interval is computed for that
+    subset only (same bootstrap distribution, sliced), so the work is ~log2(len(grid)) interval
+    evaluations of the whole batch instead of len(grid)."""
+    k = r.estimate.shape[0]
+    lo, hi = np.full(k, -1), np.full(k, len(grid))
+    while np.any(hi - lo > 1):
+        active = hi - lo > 1
+        mid = (lo + hi) // 2
+        for m in np.unique(mid[active]):
+            sel = active & (mid == m)
+            level = level_of_alpha(grid[m])
+            sub = tuple(d[sel] for d in r.data)
+            res = _scipy_bootstrap(sub, r.memo, paired=r.paired, method=r.method, level=level, n_resamples=0,
+                                   rng=np.random.default_rng(0), previous=_Previous(r.distribution[sel]))
+            low_s, high_s = _with_percentile_fallback(res, level)
+            low, high = np.full(k, np.nan), np.full(k, np.nan)
+            low[sel], high[sel] = low_s, high_s
+            with np.errstate(invalid="ignore"):
+                ok = np.asarray(holds(low, high), dtype=bool).reshape(-1)
+            hi = np.where(sel & ok, m, hi)
+            lo = np.where(sel & ~ok, m, lo)
+    return np.where(hi < len(grid), grid[np.minimum(hi, len(grid) - 1)], 1.0).reshape(shape)
 
 
 def thin_tail_caveat(n_resamples: int, confidence_level: float) -> tuple[str, ...]:
