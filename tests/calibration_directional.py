@@ -200,6 +200,7 @@ SCENARIOS = [
     sign_flip_seeds(9, m=6),
     sign_flip_seeds(5),
     permutation_depth(),
+    statistic_max(n=24, n_sim=200),
 ]
 
 #: Measured and tabulated, not asserted: designs the helpers are NOT calibrated for (docs/calibration.md).
