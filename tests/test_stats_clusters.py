@@ -81,3 +81,18 @@ def test_given_split_refutes_only_when_the_gap_interval_is_below_min_gap():
     assert far.status is Status.REFUTED and far.p_refute <= 0.05
     few = assertions.separated({k: v[:12] for k, v in g.items()}, upper=["m2", "m3"], rng=0)
     assert few.status is Status.INCONCLUSIVE and "12 texts" in few.reason
+
+
+def test_two_clusters_members_as_tuples_of_per_unit_arrays():
+    """A member given as (per-text Ḡ, per-text D̄) is summarised by statistic(*arrays) (a ratio of means):
+    the same decision as passing the ratio-of-means summaries' structure directly; 3 members → INCONCLUSIVE."""
+    rng = np.random.default_rng(0)
+    ratio = lambda g, d: g.mean() / d.mean()  # noqa: E731
+    two = {f"m{i}": (rng.lognormal(0, 0.1, 30) * c, rng.lognormal(0, 0.1, 30)) for i, c in enumerate([1, 1.1, 9, 10])}
+    j = two_clusters(two, statistic=ratio, rng=0)
+    assert j.status.value == "supported"
+    assert set(j.evidence.extra["members"]) == set(two)
+    even = {f"m{i}": (rng.lognormal(i * 0.3, 0.02, 30), np.ones(30)) for i in range(8)}
+    assert two_clusters(even, statistic=ratio, rng=0).status.value != "supported"
+    three = {k: two[k] for k in ["m0", "m1", "m2"]}
+    assert two_clusters(three, statistic=ratio).status.value == "inconclusive"

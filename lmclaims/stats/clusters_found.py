@@ -68,6 +68,16 @@ def _arrays(values_by_member, log):
 
 
 def _summaries(values_by_member, log, statistic):
+    """Member summaries theta_m = statistic(values_m). A member given as a tuple of per-unit arrays
+    (e.g. per-text Ḡ and D̄ of a ratio of means) is summarised by ``statistic(*arrays)``."""
+    if any(isinstance(v, tuple) for v in values_by_member.values()):
+        names = list(values_by_member)
+        arrays = [tuple(units_array(a, name=f"values_by_member[{m!r}][{k}]", max_ndim=1)
+                        for k, a in enumerate(values_by_member[m])) for m in names]
+        theta = np.array([float(statistic(*a)) for a in arrays])
+        if not np.all(np.isfinite(theta)) or (log and np.any(theta <= 0)):
+            raise ValueError(f"member summaries must be finite{' and positive (log=True)' if log else ''}: {theta}")
+        return names, arrays, theta, (np.log10(theta) if log else theta)
     names, arrays = _arrays(values_by_member, log)
     stat = vectorized(statistic)
     theta = np.array([float(stat(a, axis=-1)) for a in arrays])
