@@ -176,7 +176,7 @@ def hull(boot: Tested, t: Tested, *, threshold, min_effect, side, alpha) -> Test
 
 
 def _t_from_bootstrap_se(r, n: int, *, side, bound, threshold, min_effect, alpha, level, unit) -> Tested:
-    """The t interval of a general statistic: :math:`\hat\theta \pm t_{n-1,1-\alpha/2}\,\widehat{SE}`,
+    r"""The t interval of a general statistic: :math:`\hat\theta \pm t_{n-1,1-\alpha/2}\,\widehat{SE}`,
     with :math:`\widehat{SE}` the standard deviation of the bootstrap distribution (Efron & Tibshirani
     1993, ch. 13, the "standard" interval with Student's quantile). One-sided p-values at the boundary
     :math:`b`: :math:`p_> = 1 - F_{t,n-1}((\hat\theta - b)/\widehat{SE})` and its mirror.
