@@ -216,9 +216,9 @@ def test_renderer_failure_is_reported_not_fatal(pytester):
     pytester.makeconftest('''
 import sys, types
 fake = types.ModuleType("lmclaims.report.render")
-def render_html(report, out_path):
+def write_all(report, out_dir, stem="claims"):
     raise RuntimeError("template exploded")
-fake.render_html = render_html
+fake.write_all = write_all
 sys.modules["lmclaims.report.render"] = fake
 ''')
     pytester.makepyfile(test_claims=CLAIMS)
