@@ -21,6 +21,7 @@ from lmclaims.corpus import corpus_from_texts
 from lmclaims.engine.forward import measure
 from lmclaims.engine.interventions import swapped_weights
 from lmclaims.models.loading import load_model
+from lmclaims.models.synthetic import build_entry, count_parameters
 from lmclaims.probes.nll import NextTokenNLL
 from lmclaims.probes.substitution import (MatchedNoiseWeights, NeighbourWeights, PredictedWeights,
                                           SubstitutionSweepNLL, matrix_names, prediction_quality,
@@ -41,7 +42,10 @@ def lm(request):
     e = synthetic_entries()[request.param]
     key, depth = DEPTH[request.param]
     spec = {**e.synthetic, "config": {**(e.synthetic.get("config") or {}), key: depth}}
-    m = load_model(dataclasses.replace(e, name=f"{e.name}-{depth}", synthetic=spec, layers=depth), device="cpu")
+    deeper = dataclasses.replace(e, name=f"{e.name}-{depth}", synthetic=spec, layers=depth)
+    # the panel metadata must describe the deeper model (load_model checks it against the config)
+    deeper = dataclasses.replace(deeper, params=count_parameters(build_entry(deeper)[0]))
+    m = load_model(deeper, device="cpu")
     assert m.adapter.n_layers == depth
     yield m
     m.free()
