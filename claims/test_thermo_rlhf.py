@@ -30,6 +30,7 @@ from lmclaims.paths import cache_root
 from lmclaims.probes import gain
 from lmclaims.probes.residual import ResidualNorms
 from lmclaims.stats import assertions
+from lmclaims.stats.combine import any_of
 from lmclaims.training.loop import threads
 from lmclaims.training.thermo import TinySpec, finetune_loaded, finetune_settings, run_tiny, tuned_fingerprint
 
@@ -80,27 +81,19 @@ def _record_pair(verdict, base, tuned, definition, *, models, label, caveats=(),
     j = assertions.same_sign(np.log(b), np.log(t), reference=0.0, paired=True,
                              names=(f"log G base ({definition})", f"log G tuned ({definition})"))
     verdict.record(j, models=models, label=f"{label}: sign unchanged", caveats=list(caveats), plots=plots)
-    # "changes magnitude": two-sided, so each direction is tested at half the family alpha; a change
-    # smaller than the quantisation-level margin (log(1 + MIN_EFFECT_G)) does not count as a change.
-    level = 1 - verdict.alpha / 2
+    # "changes magnitude": two-sided, the union claim "increases or decreases" (any_of: SUPPORTED if one
+    # direction is supported under Holm over the two, i.e. each at alpha/2; REFUTED only if both are
+    # refuted, i.e. the change lies within ±δ). A change smaller than the quantisation-level margin
+    # (log(1 + MIN_EFFECT_G)) does not count as a change.
+    level = 1 - verdict.alpha
     delta = float(np.log1p(H.MIN_EFFECT_G))
     up = assertions.greater(np.log(t), np.log(b), paired=True, confidence_level=level, min_effect=delta,
                             names=("log G tuned", "log G base"))
     down = assertions.greater(np.log(b), np.log(t), paired=True, confidence_level=level, min_effect=delta,
                               names=("log G base", "log G tuned"))
-    # Two-sided rule over the two helper judgements (neither is edited): the supported direction if one
-    # is; REFUTED only when both directions are refuted (the change lies within ±δ: "negligible"); else
-    # the direction still undecided (INCONCLUSIVE). Issue 12: recording `up` whenever `down` was not
-    # supported reported a clear decrease as a refutation of "changes".
-    if up.supported or down.supported:
-        j = down if down.supported else up
-    elif up.refuted and down.refuted:
-        j = up
-    else:
-        j = down if up.refuted else up
+    j = any_of(up, down, labels=("G increases", "G decreases"), name="log G tuned - log G base")
     verdict.record(j, models=models, label=f"{label}: magnitude changes",
-                   caveats=["two-sided: each direction at alpha/2; the direction recorded is the supported one, "
-                            "or the undecided one"] + list(caveats))
+                   caveats=["two-sided: either direction, Holm over the two (any_of)"] + list(caveats))
 
 
 def _ft_plots(base, tuned, info, name):

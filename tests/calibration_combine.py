@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from calibration_harness import Scenario, statuses
+from calibration_harness import Scenario, quick, statuses
 from lmclaims.stats.combine import all_of, any_of
 from lmclaims.stats.directional import above, below
 
@@ -28,12 +28,12 @@ def _lognormal(rng, mean, n, size, cv=0.5):
     return rng.lognormal(np.log(mean) - sigma**2 / 2, sigma, size=(n, size))
 
 
-def _regimes(n_texts: int, m: int):
+def _regimes(n_texts: int, m: int, n_sim: int = N_SIM):
     level = 1 - 0.05 / m
 
     def simulate(rng, claim_true):
         out = []
-        for start in range(0, N_SIM, CHUNK):
+        for start in range(0, n_sim, CHUNK):
             x = _lognormal(rng, 0.1, n_texts, CHUNK)        # both boundaries sit at the lower edge 0.1
             lo = below(x, 0.1, confidence_level=level, rng=rng)
             hi = above(x, 1.5, confidence_level=level, rng=rng)
@@ -42,12 +42,12 @@ def _regimes(n_texts: int, m: int):
     return simulate
 
 
-def _both(n_texts: int, m: int):
+def _both(n_texts: int, m: int, n_sim: int = N_SIM):
     level = 1 - 0.05 / m
 
     def simulate(rng, claim_true):
         out = []
-        for start in range(0, N_SIM, CHUNK):
+        for start in range(0, n_sim, CHUNK):
             edge = rng.normal(0.0, 1.0, size=(n_texts, CHUNK))             # part 1 exactly at its threshold 0
             far = rng.normal(3.0, 1.0, size=(n_texts, CHUNK))              # part 2 far above its threshold
             a = above(edge, 0.0, confidence_level=level, rng=rng)
@@ -57,11 +57,16 @@ def _both(n_texts: int, m: int):
     return simulate
 
 
-SCENARIOS = [
-    Scenario("any_of regimes, 64 texts, m=3", "any_of (below 0.1 | above 1.5; BCa)", "64 texts",
-             "0.95/3 (Bonferroni m=3)", "GD = 0.1 (edge of the empty gap)", "GD = 0.1 (edge of the lower regime)",
-             _regimes(64, 3), 0.05 / 3 / 2, 0.05 / 3 / 2, N_SIM, "geometry.gd_ratio_regime"),
-    Scenario("all_of two parts, 32 texts, m=3", "all_of (above, above; BCa)", "32 texts",
-             "0.95/3 (Bonferroni m=3)", "part 1 at its threshold, part 2 far above", "same (part 1 at its edge)",
-             _both(32, 3), 0.05 / 3 / 2, 0.05 / 3 / 2, N_SIM, "geometry.gd_ratio_components (shape)"),
-]
+def _any_of_regimes(n_sim: int = N_SIM) -> Scenario:
+    return Scenario("any_of regimes, 64 texts, m=3", "any_of (below 0.1 | above 1.5; BCa)", "64 texts",
+                    "0.95/3 (Bonferroni m=3)", "GD = 0.1 (edge of the empty gap)", "GD = 0.1 (edge of the lower regime)",
+                    _regimes(64, 3, n_sim), 0.05 / 3 / 2, 0.05 / 3 / 2, n_sim, "geometry.gd_ratio_regime")
+
+
+def _all_of_two(n_sim: int = N_SIM) -> Scenario:
+    return Scenario("all_of two parts, 32 texts, m=3", "all_of (above, above; BCa)", "32 texts",
+                    "0.95/3 (Bonferroni m=3)", "part 1 at its threshold, part 2 far above", "same (part 1 at its edge)",
+                    _both(32, 3, n_sim), 0.05 / 3 / 2, 0.05 / 3 / 2, n_sim, "geometry.gd_ratio_components (shape)")
+
+
+SCENARIOS = [_any_of_regimes(), quick(_any_of_regimes(CHUNK)), _all_of_two(), quick(_all_of_two(CHUNK))]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from calibration_harness import Scenario, statuses
+from calibration_harness import Scenario, quick, statuses
 from lmclaims.stats import directional, families
 from lmclaims.stats.permutation import permutation, sign_flip
 
@@ -195,12 +195,14 @@ SCENARIOS = [
     two_sample(directional.greater, 64, 6, "t3", paired=True, n_sim=BCA_SIMS, used_by="ablation vs random"),
     two_sample(directional.less, 24, 1, "lognormal", paired=True, n_sim=BCA_SIMS, used_by="controls"),
     any_below_scan(),
+    quick(any_below_scan(n_sim=50)),
     all_above_family(),
     sign_flip_seeds(8),
     sign_flip_seeds(9, m=6),
     sign_flip_seeds(5),
     permutation_depth(),
     statistic_max(n=24, n_sim=200),
+    quick(statistic_max(n=24, n_sim=50)),
 ]
 
 #: Measured and tabulated, not asserted: designs the helpers are NOT calibrated for (docs/calibration.md).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from calibration_directional import ALPHA, BCA_SIMS, chunked, level, noise, tail
-from calibration_harness import Scenario, statuses
+from calibration_harness import Scenario, quick, statuses
 from lmclaims.stats import assertions
 from lmclaims.stats.clusters_found import separated_held_out, two_clusters
 from lmclaims.stats.correlation import correlation_within
@@ -210,12 +210,15 @@ SCENARIOS = [
     correlation(8, 3, used_by="across-model rank claims"),
     correlation(64, 1, n_sim=BCA_SIMS, used_by="runtime_geometry"),
     within(),
+    quick(within(n_sim=100)),
     same_sign(5, paired=False),
     same_sign(64, paired=True, n_sim=BCA_SIMS),
     law(9),
     law(30, n_sim=BCA_SIMS),
     separated_given(),
+    quick(separated_given(n_sim=100)),
     held_out(),
+    quick(held_out(n_sim=100)),
     clusters("even"),
     clusters("normal"),
     clusters("normal", m=3),

@@ -19,7 +19,7 @@ from tests.claim_runs import ROOT, canonical, merge, run_claims
 from lmclaims.models.gguf_files import ModelUnavailable, part_paths
 from lmclaims.models.panel import load_panel
 
-SELECTION = ("-k", "heritage_sign or kleiber_bound or wv_wo", "--max-tokens", "32")
+SELECTION = ("-k", "heritage_sign or kleiber_bound or wv_wo", "--max-tokens", "32", "--claims-profile", "dev")
 TARGETS = [str(ROOT / "claims" / f) for f in ("test_thermo_heritage.py", "test_thermo_kleiber.py",
                                                "test_thermo_wv_wo.py")]
 
@@ -53,7 +53,8 @@ def serial(offline_runs):
     return doc
 
 
-def test_offline_claims_two_workers_equal_serial(offline_runs, serial):
+@pytest.mark.slow   # ~3 min on 2 cores; `-n 2` == serial is also tested by default on the synthetic panel
+def test_offline_claims_two_workers_equal_serial(offline_runs, serial):    # (test_distributed.py, test_plugin.py)
     pytest.importorskip("xdist")
     _, run = offline_runs
     parallel = run("xdist", "-n", "2", "--dist", "loadgroup")

@@ -288,8 +288,13 @@ def _load_hub(entry: PanelEntry, trust_remote_code: bool, dtype: torch.dtype):
     hub = entry.hub
     rev = hub.get("revision") or "main"
     extra = {"device_map": entry.device_map} if entry.device_map else {}
+    # $HF_HUB_OFFLINE is read by huggingface_hub at import; honour it when set later too (no network
+    # retries before the "unavailable" skip)
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        extra["local_files_only"] = True
     try:
-        tok = AutoTokenizer.from_pretrained(hub["id"], revision=rev, trust_remote_code=trust_remote_code)
+        tok = AutoTokenizer.from_pretrained(hub["id"], revision=rev, trust_remote_code=trust_remote_code,
+                                            **({"local_files_only": True} if "local_files_only" in extra else {}))
         model = AutoModelForCausalLM.from_pretrained(hub["id"], revision=rev, dtype=dtype,
                                                      trust_remote_code=trust_remote_code, **extra)
     except OSError as exc:

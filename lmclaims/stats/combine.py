@@ -39,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from statsmodels.stats.multitest import multipletests
+from lmclaims.stats.multiple import corrected
 
 from lmclaims.stats import judging
 from lmclaims.stats.evidence import ConfidenceInterval, Evidence, Judgement, Status
@@ -64,7 +64,7 @@ def _p(part: Judgement, which: str) -> float:
 
 
 def _holm_min(p: np.ndarray) -> float:
-    return float(np.min(multipletests(p, method="holm")[1]))
+    return float(np.min(corrected(p, "holm")))
 
 
 def _combine(parts, kind, labels, name) -> Judgement:

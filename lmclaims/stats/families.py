@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from statsmodels.stats.multitest import multipletests
+from lmclaims.stats.multiple import corrected
 
 from lmclaims.stats import judging
 from lmclaims.stats.context import resolve
@@ -82,7 +82,7 @@ def all_below(values, threshold, *, labels: Sequence[str] | None = None, min_eff
 
 
 def _holm_min(p: np.ndarray) -> float:
-    return float(np.min(multipletests(p, method="holm")[1]))
+    return float(np.min(corrected(p, "holm")))
 
 
 def aggregate(p_s, p_r, kind: str, alpha: float):
@@ -93,11 +93,11 @@ def aggregate(p_s, p_r, kind: str, alpha: float):
     """
     p_s, p_r = np.asarray(p_s, dtype=float), np.asarray(p_r, dtype=float)
     if kind == "any":
-        adjusted = multipletests(p_s, method="holm")[1]
+        adjusted = corrected(p_s, "holm")
         col_status = [Status.SUPPORTED if a <= alpha else Status.REFUTED if q <= alpha else Status.INCONCLUSIVE
                       for a, q in zip(adjusted, p_r)]
         return _holm_min(p_s), float(np.max(p_r)), col_status
-    adjusted = multipletests(p_r, method="holm")[1]
+    adjusted = corrected(p_r, "holm")
     col_status = [Status.REFUTED if a <= alpha else Status.SUPPORTED if p <= alpha else Status.INCONCLUSIVE
                   for p, a in zip(p_s, adjusted)]
     return float(np.max(p_s)), _holm_min(p_r), col_status

@@ -11,9 +11,12 @@ Both satisfy :math:`\\tilde p_i \\le m\\, p_i`, so a p-value that passed Bonferr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import gc
+from collections.abc import Iterator, Sequence
 
 import numpy as np
+from statsmodels.stats.multitest import multipletests
 
 CORRECTIONS = ("holm", "fdr_bh", "none")
 
@@ -30,13 +33,37 @@ def adjust(p_values: Sequence[float | None], method: str = "holm") -> list[float
     present = [i for i, p in enumerate(raw) if p is not None]
     if method == "none" or not present:
         return raw
-    from statsmodels.stats.multitest import multipletests
-
-    adjusted = multipletests([raw[i] for i in present], method=method)[1]
+    adjusted = corrected([raw[i] for i in present], method)
     out: list[float | None] = [None] * len(raw)
     for i, a in zip(present, adjusted):
         out[i] = float(a)
     return out
+
+
+def corrected(p_values: Sequence[float] | np.ndarray, method: str = "holm") -> np.ndarray:
+    """``multipletests(p_values, method=method)[1]``: the adjusted p-values (no ``None`` handling).
+
+    statsmodels 0.15's Holm branch ends with an explicit ``gc.collect()``, which costs ~40 ms per
+    call once torch is imported (a full collection of every live object); the calibration
+    simulations call Holm ~10^4 times. That one call is suppressed for the duration of the
+    statsmodels call; the arithmetic is statsmodels' own.
+
+    >>> corrected([0.01, 0.04, 0.03]).round(3).tolist()
+    [0.03, 0.06, 0.06]
+    """
+    with _without_explicit_gc():
+        return np.asarray(multipletests(np.asarray(p_values, dtype=float), method=method)[1], dtype=float)
+
+
+@contextlib.contextmanager
+def _without_explicit_gc() -> Iterator[None]:
+    """Make ``gc.collect`` a no-op while statsmodels runs (automatic collection is untouched)."""
+    original = gc.collect
+    gc.collect = lambda *args, **kwargs: 0
+    try:
+        yield
+    finally:
+        gc.collect = original
 
 
 def bonferroni_level(confidence_level: float, family_size: int, correction: str = "holm") -> float:
