@@ -133,7 +133,9 @@ def intro() -> str:
             "rules (equivalent, correlation_within, law_fits), α = 1 − level; \"never\": the rule does not "
             "decide that direction (a permutation or continuum test shows structure, not its absence), so "
             "the rate must be 0. `tests/test_calibration.py` asserts every rate ≤ nominal + 3 MC SE, "
-            "MC SE = √(p(1−p)/sims).")
+            "MC SE = √(p(1−p)/sims). Rows whose full simulation takes over 20 s (`SLOW` in "
+            "`tests/test_calibration.py`) are asserted under `pytest tests/ --runslow`; the \"(quick, N sims)\" "
+            "rows are their default-run twins.")
 
 
 def write_outputs() -> str:

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +18,7 @@ from lmclaims.corpus import corpus_from_texts
 from lmclaims.engine.forward import capture_residual, measure, sample_positions
 from lmclaims.engine.interventions import ResidualNoise, ScaleBlockOutput, SkipBlock
 from lmclaims.models.loading import load_model
+from lmclaims.probes.base import Probe, RowAccumulator
 from lmclaims.probes.lens import LensGeometry
 from lmclaims.probes.nll import NextTokenNLL
 from lmclaims.probes.residual import ResidualNorms
@@ -154,3 +157,79 @@ def test_nonfinite_activations_raise(lm, view):
     iv = ResidualNoise(layer=0, sigma=float("inf"), relative=False)
     with pytest.raises(NonFiniteActivations):
         measure(lm, view, [ResidualNorms()], intervention=iv, progress=False)
+
+
+class _Boom(RuntimeError):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class _ProbeThatRaises(Probe):
+    """A probe whose accumulator fails on the first batch, after the engine registered its hooks."""
+    name = "raises"
+    needs_calls: bool = True
+
+    def accumulator(self, lm, view):
+        class Acc(RowAccumulator):
+            needs_block_calls = self.needs_calls
+
+            def update(self, batch):
+                raise _Boom("probe failed mid-measurement")
+        return Acc()
+
+
+@dataclasses.dataclass(frozen=True)
+class _InterventionThatRaises(ScaleBlockOutput):
+    """ScaleBlockOutput whose hook function raises inside the forward pass."""
+    name = "raises_in_hook"
+
+    def hooks(self, adapter):
+        from lmclaims.engine.interventions import _block_hook
+
+        def fail(x, y):
+            raise _Boom("intervention failed inside the forward")
+        return _block_hook(adapter, self.layer, fail)
+
+
+@pytest.mark.parametrize("needs_calls", [False, True])
+def test_exception_in_a_probe_leaves_no_hook(lm, view, needs_calls):
+    """Issue 15: the engine alone registers hooks, and removes them on the error path too."""
+    before = _hook_counts(lm)
+    with pytest.raises(_Boom):
+        measure(lm, view, [_ProbeThatRaises(needs_calls=needs_calls)], cache=None)
+    assert _hook_counts(lm) == before
+
+
+def test_exception_in_an_intervention_leaves_no_hook(lm, view):
+    before = _hook_counts(lm)
+    with pytest.raises(_Boom):
+        measure(lm, view, [ResidualNorms()], intervention=_InterventionThatRaises(0, 0.5), cache=None)
+    assert _hook_counts(lm) == before
+
+
+def test_block_calls_are_recorded_only_when_a_probe_needs_them(lm, view):
+    """The ablation/substitution sweeps re-run blocks with the arguments of the clean forward."""
+    seen = {}
+
+    @dataclasses.dataclass(frozen=True)
+    class Spy(Probe):
+        name = "spy"
+        needs: bool = True
+
+        def accumulator(self, lm_, view_):
+            class Acc(RowAccumulator):
+                needs_block_calls = self.needs
+
+                def update(self, batch):
+                    seen[self.needs_block_calls] = batch.block_calls
+
+                def finish(self):
+                    return {"x": np.zeros(1)}
+            return Acc()
+
+    measure(lm, view, [Spy(True)], cache=None)
+    measure(lm, view, [Spy(False)], cache=None)
+    assert seen[False] is None
+    calls = seen[True]
+    assert len(calls) == lm.adapter.n_layers and all(c is not None for c in calls)
+    assert all(isinstance(c[2], dict) for c in calls)

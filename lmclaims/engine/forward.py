@@ -51,6 +51,11 @@ class Batch:
     lengths: np.ndarray               # [B] true token counts
     input_ids: torch.Tensor           # [B, T]
     resid: list[torch.Tensor]         # L+1 tensors [B, T, d]: see module docstring
+    # per block: (hidden state passed positionally?, the other positional args, the keyword args) of
+    # its call in this forward (attention mask, position embeddings, ...), so that a probe can re-run
+    # blocks on other inputs without hooks of its own; None unless a probe's accumulator sets
+    # ``needs_block_calls = True``
+    block_calls: list[tuple] | None = None
 
     @property
     def mask(self) -> torch.Tensor:
@@ -90,23 +95,35 @@ def sampled_rows(batch: "Batch", k: int | None, *, seed: int = 0) -> tuple[list[
 
 
 @contextlib.contextmanager
-def capture_residual(adapter):
-    """Collect block-0 input and every block output into a list (cleared per forward)."""
+def capture_residual(adapter, block_calls: list | None = None):
+    """Collect block-0 input and every block output into a list (overwritten by each forward).
+
+    With ``block_calls`` (a list of length n_layers), also record each block's call arguments into it:
+    ``(hidden passed positionally, args[1:], kwargs)``. Every hook is removed on exit, also when the
+    body raises. This is the only place (with ``interventions.block_hooks``) that registers hooks.
+    """
     store: list = [None] * (adapter.n_layers + 1)
     handles = []
 
     def pre0(module, args, kwargs):
         store[0] = args[0] if args else kwargs["hidden_states"]
 
+    def make_pre(i):
+        def pre(module, args, kwargs):
+            block_calls[i] = (bool(args), tuple(args[1:]) if args else (), dict(kwargs))
+        return pre
+
     def make_post(i):
         def post(module, args, kwargs, output):
             store[i + 1] = output[0] if isinstance(output, tuple) else output
         return post
 
-    handles.append(adapter.blocks[0].register_forward_pre_hook(pre0, with_kwargs=True))
-    for i, block in enumerate(adapter.blocks):
-        handles.append(block.register_forward_hook(make_post(i), with_kwargs=True))
     try:
+        handles.append(adapter.blocks[0].register_forward_pre_hook(pre0, with_kwargs=True))
+        for i, block in enumerate(adapter.blocks):
+            if block_calls is not None:
+                handles.append(block.register_forward_pre_hook(make_pre(i), with_kwargs=True))
+            handles.append(block.register_forward_hook(make_post(i), with_kwargs=True))
         yield store
     finally:
         for h in handles:
@@ -200,7 +217,8 @@ def _measure(lm, view: CorpusView, probes: list, *, intervention: Intervention |
     groups = _batches(lengths, batch_tokens)
     pad = 0
     desc = f"{lm.name}: {', '.join(p.name for p, _ in todo)}"
-    with capture_residual(lm.adapter) as store, intervention.hooks(lm.adapter):
+    calls = [None] * lm.adapter.n_layers if any(getattr(a, "needs_block_calls", False) for _, a, _ in accs) else None
+    with capture_residual(lm.adapter, calls) as store, intervention.hooks(lm.adapter):
         for g in tqdm(groups, desc=desc, disable=progress is False if progress is not None else None, leave=False):
             T = max(lengths[i] for i in g)
             inp = torch.full((len(g), T), pad, dtype=torch.long)
@@ -220,7 +238,8 @@ def _measure(lm, view: CorpusView, probes: list, *, intervention: Intervention |
                 raise NonFiniteActivations(f"{lm.name}: non-finite activations in the last block for texts "
                                            f"{[ids_all[i] for i in g]} under {intervention.describe()}")
             batch = Batch(text_index=np.asarray(g), text_ids=[ids_all[i] for i in g],
-                          lengths=np.asarray([lengths[i] for i in g]), input_ids=inp, resid=list(store))
+                          lengths=np.asarray([lengths[i] for i in g]), input_ids=inp, resid=list(store),
+                          block_calls=None if calls is None else list(calls))
             for _, acc, _ in accs:
                 acc.update(batch)
             info.tokens += int(sum(lengths[i] for i in g))

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -196,7 +195,10 @@ def _first(out):
 
 
 class _SweepAcc(RowAccumulator):
-    """Captures each block's call arguments during the clean forward, then re-runs suffixes."""
+    """Re-runs block suffixes from the clean forward's residuals with the block call arguments the
+    engine recorded (``Batch.block_calls``); registers no hooks of its own."""
+
+    needs_block_calls = True
 
     def __init__(self, lm, probe: AblationSweepNLL):
         super().__init__()
@@ -207,21 +209,7 @@ class _SweepAcc(RowAccumulator):
         bad = [l for l in probe.layers if not 0 <= int(l) < L]
         if bad:
             raise IndexError(f"layers {bad} out of range for a {L}-block model")
-        self.calls: dict[int, tuple] = {}
-        state = {"replaying": False}
-        self.state = state
-        calls = self.calls
-
-        def make_pre(i):
-            def pre(module, args, kwargs):
-                if not state["replaying"]:
-                    calls[i] = (bool(args), tuple(args[1:]) if args else (), dict(kwargs))
-            return pre
-
-        handles = [b.register_forward_pre_hook(make_pre(i), with_kwargs=True) for i, b in enumerate(self.ad.blocks)]
-        self._handles = handles
-        # hooks are removed in finish(), or when this accumulator is garbage-collected (engine error)
-        self._finalizer = weakref.finalize(self, _remove, handles)
+        self.calls: list[tuple] = []     # this batch's block call arguments (Batch.block_calls)
         self.mean = None
         if probe.kind == "mean":
             m = np.asarray(probe.mean_update, dtype=np.float64)
@@ -248,37 +236,28 @@ class _SweepAcc(RowAccumulator):
         L = self.ad.n_layers
         base, rows, cols = _nll_rows(self.ad, self.tf, batch.resid[-1], batch)
         out = np.empty((len(base), len(self.probe.layers)))
-        self.state["replaying"] = True
-        try:
-            for j, l in enumerate(self.probe.layers):
-                l = int(l)
-                h = batch.resid[l]
-                if self.probe.kind == "skip":
-                    pass
-                elif self.probe.kind == "mean":
-                    h = h + torch.as_tensor(self.mean[l], dtype=h.dtype, device=h.device)
-                else:
-                    if l not in self.nb_states:
-                        self.nb_states[l] = neighbour_average_state(self.ad.blocks, l)
-                    h = self._call_with(l, h, self.nb_states[l])
-                for k in range(l + 1, L):
-                    h = self._call(k, h)
-                out[:, j] = _nll_rows(self.ad, self.tf, h, batch)[0]
-        finally:
-            self.state["replaying"] = False
+        self.calls = batch.block_calls
+        for j, l in enumerate(self.probe.layers):
+            l = int(l)
+            h = batch.resid[l]
+            if self.probe.kind == "skip":
+                pass
+            elif self.probe.kind == "mean":
+                h = h + torch.as_tensor(self.mean[l], dtype=h.dtype, device=h.device)
+            else:
+                if l not in self.nb_states:
+                    self.nb_states[l] = neighbour_average_state(self.ad.blocks, l)
+                h = self._call_with(l, h, self.nb_states[l])
+            for k in range(l + 1, L):
+                h = self._call(k, h)
+            out[:, j] = _nll_rows(self.ad, self.tf, h, batch)[0]
         ti = np.asarray(batch.text_index)[rows].astype(np.int32)
         self.add(nll=out, nll_base=base, text_index=ti, position=cols.astype(np.int32))
 
     def finish(self):
-        self._finalizer()
         arrays = super().finish()
         arrays["layers"] = np.asarray(self.probe.layers, dtype=np.int32)
         return arrays
-
-
-def _remove(handles):
-    for h in handles:
-        h.remove()
 
 
 # --------------------------------------------------------------------------- derived (numpy)

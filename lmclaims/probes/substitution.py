@@ -26,7 +26,6 @@ it are unchanged). Checked against the full-forward intervention in tests/test_p
 from __future__ import annotations
 
 import hashlib
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +33,7 @@ import torch
 
 from lmclaims.engine.interventions import SwapWeights
 from lmclaims.engine.lens import LogitTransform
-from lmclaims.probes.ablation import _nll_rows, _remove
+from lmclaims.probes.ablation import _nll_rows
 from lmclaims.probes.base import Probe, RowAccumulator
 from lmclaims.probes.weight_regularity import depth_hat_matrix
 
@@ -186,6 +185,11 @@ def _first(out):
 
 
 class _SubstitutionAcc(RowAccumulator):
+    """Re-runs block suffixes with substituted weights from the clean forward's residuals, with the
+    block call arguments the engine recorded (``Batch.block_calls``); registers no hooks of its own."""
+
+    needs_block_calls = True
+
     def __init__(self, lm, probe: SubstitutionSweepNLL):
         super().__init__()
         self.ad = lm.adapter
@@ -193,18 +197,7 @@ class _SubstitutionAcc(RowAccumulator):
         self.subs = probe.substitutions
         for s in self.subs:
             _check_layers(s.layers, self.ad.n_layers)
-        self.calls: dict[int, tuple] = {}
-        state = {"replaying": False}
-        self.state, calls = state, self.calls
-
-        def make_pre(i):
-            def pre(module, args, kwargs):
-                if not state["replaying"]:
-                    calls[i] = (bool(args), tuple(args[1:]) if args else (), dict(kwargs))
-            return pre
-
-        handles = [b.register_forward_pre_hook(make_pre(i), with_kwargs=True) for i, b in enumerate(self.ad.blocks)]
-        self._finalizer = weakref.finalize(self, _remove, handles)
+        self.calls: list[tuple] = []     # this batch's block call arguments (Batch.block_calls)
 
     def _call(self, i, h):
         positional, rest, kwargs = self.calls[i]
@@ -216,20 +209,16 @@ class _SubstitutionAcc(RowAccumulator):
     def update(self, batch):
         base, rows, cols = _nll_rows(self.ad, self.tf, batch.resid[-1], batch)
         out = np.empty((len(base), len(self.subs)))
-        self.state["replaying"] = True
-        try:
-            for j, s in enumerate(self.subs):
-                l0 = s.first_layer
-                h = batch.resid[l0]
-                with s.hooks(self.ad):
-                    for k in range(l0, self.ad.n_layers):
-                        h = self._call(k, h)
-                out[:, j] = _nll_rows(self.ad, self.tf, h, batch)[0]
-        finally:
-            self.state["replaying"] = False
+        self.calls = batch.block_calls
+        for j, s in enumerate(self.subs):
+            l0 = s.first_layer
+            h = batch.resid[l0]
+            with s.hooks(self.ad):
+                for k in range(l0, self.ad.n_layers):
+                    h = self._call(k, h)
+            out[:, j] = _nll_rows(self.ad, self.tf, h, batch)[0]
         ti = np.asarray(batch.text_index)[rows].astype(np.int32)
         self.add(nll=out, nll_base=base, text_index=ti, position=cols.astype(np.int32))
 
     def finish(self):
-        self._finalizer()
         return super().finish()
