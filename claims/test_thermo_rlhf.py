@@ -16,23 +16,18 @@ dampener" was never tested. Three tests here:
 
 from __future__ import annotations
 
-import dataclasses
-import json
 
 import numpy as np
 import pytest
 
 from claims import _thermo_helpers as H
-from lmclaims.engine.forward import provenance
-from lmclaims.engine.interventions import NoIntervention
 from lmclaims.models.loading import CorruptModel, ModelUnavailable
-from lmclaims.paths import cache_root
 from lmclaims.probes import gain
 from lmclaims.probes.residual import ResidualNorms
 from lmclaims.stats import assertions
 from lmclaims.stats.combine import any_of
 from lmclaims.training.loop import threads
-from lmclaims.training.thermo import TinySpec, finetune_loaded, finetune_settings, run_tiny, tuned_fingerprint
+from lmclaims.training.thermo import TinySpec, finetune_loaded, finetune_settings, run_tiny
 
 STATEMENT = "RLHF changes magnitude, but cannot flip the sign (a dampener stays a dampener)"
 
@@ -44,36 +39,36 @@ STATEMENT = "RLHF changes magnitude, but cannot flip the sign (a dampener stays 
 FT = dict(sft_steps=40, sft_lr=5e-5, batch_size=2, seq_len=64, dpo_steps=10, dpo_lr=5e-6, beta=0.1, seed=0)
 FT_VIEW = dict(split="eval", max_texts=32, max_tokens=128)
 
-_TUNED: dict = {}
+INFO_KEYS = ("sft_losses", "dpo_losses", "train_loss_before", "train_loss_after")
 
 
 def _finetuned(lm, corpus, measure):
-    """(base GainSummary, tuned GainSummary, info) for ``lm``, fine-tuned once per session.
+    """(base GainSummary, tuned GainSummary, info) for ``lm``.
 
-    The fine-tune is skipped when the tuned model's measurement is already in the measurement cache
-    (keyed by the tuned fingerprint = base fingerprint + hash of FT and the tuning texts) and the
-    run's info (loss curves) is on disk beside the tiny-model cache."""
-    if lm.fingerprint in _TUNED:
-        return _TUNED[lm.fingerprint]
+    The fine-tune is a derived measurement (``measure.derived``): its provenance is the base model's
+    fingerprint, the fine-tune settings (hyper-parameters, seed, the tuning texts' hash and the training
+    code version: ``finetune_settings``), the eval view, the probe and the thread count; it is computed
+    once and cached (the tuned model's residual norms and its loss curves)."""
     texts = [t for t, s in zip(corpus.texts, corpus.splits) if s == "heldout"]
     view = corpus.view(**FT_VIEW)
-    fp = tuned_fingerprint(lm, finetune_settings(texts, **FT))
-    info_path = cache_root() / "thermo_tiny" / f"ft-{fp.replace('@', '-').replace('+', '-')}.json"
-    stub = dataclasses.replace(lm, fingerprint=fp)      # only used if its measurement is cached
-    cached = (measure.cache.get(provenance(stub, view, ResidualNorms(), NoIntervention(), 2048))
-              if measure.cache is not None and info_path.exists() else None)
-    with threads(H.THREADS):
-        base = measure(lm, [ResidualNorms()], view=view)["residual_norms"]
-        if cached is not None:
-            tuned, info = cached, json.loads(info_path.read_text())
-        else:
+    probe = ResidualNorms()
+
+    def compute():
+        with threads(H.THREADS):
             tuned_lm, info = finetune_loaded(lm, texts, num_threads=H.THREADS, **FT)
-            tuned = measure(tuned_lm, [ResidualNorms()], view=view)["residual_norms"]
-            del tuned_lm
-            info_path.parent.mkdir(parents=True, exist_ok=True)
-            info_path.write_text(json.dumps(info))
-    _TUNED[lm.fingerprint] = (gain.summarise(base, len(view)), gain.summarise(tuned, len(view)), info)
-    return _TUNED[lm.fingerprint]
+            norms = measure(tuned_lm, [probe], view=view)[probe.name]
+        del tuned_lm
+        return {**{f"norms.{k}": v for k, v in norms.items()},
+                **{f"info.{k}": np.asarray(info[k], dtype=np.float64) for k in INFO_KEYS}}
+
+    out = measure.derived("rlhf_stand_in_finetune", {
+        "model": lm.fingerprint, "settings": finetune_settings(texts, **FT), "view": view.key,
+        "probe": probe.name, "probe_version": probe.version, "threads": H.THREADS}, compute)
+    with threads(H.THREADS):
+        base = measure(lm, [probe], view=view)[probe.name]
+    tuned = {k.split(".", 1)[1]: v for k, v in out.items() if k.startswith("norms.")}
+    info = {k.split(".", 1)[1]: v.tolist() for k, v in out.items() if k.startswith("info.")}
+    return gain.summarise(base, len(view)), gain.summarise(tuned, len(view)), info
 
 
 def _record_pair(verdict, base, tuned, definition, *, models, label, caveats=(), plots=None):

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,7 @@ class MeasurementCache:
         self.hits = 0
         self.misses = 0
         self.memory: dict[str, dict[str, np.ndarray]] = {}   # entries the disk could not take
+        self.session: dict[str, dict[str, np.ndarray]] = {}  # derived measurements made or read this session
         self.read_only_reason: str | None = None
 
     def _paths(self, key: str) -> tuple[Path, Path]:
@@ -146,8 +148,29 @@ class MeasurementCache:
         self.hits += 1
         return arrays
 
+    def derived(self, payload: dict, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """A derived measurement: arrays that a claim computes from models and settings (a fine-tune's
+        residual norms with its loss curves, a fitted temperature, ...), cached like a probe's.
+
+        ``payload`` is the full provenance (``{"derived": recipe, ...}``: input fingerprints, recipe
+        settings, seed, code version); ``compute()`` runs only when no valid entry exists, and at most
+        once per payload in a session (also with the cache disabled). Returned arrays are copies.
+        """
+        if "derived" not in payload:
+            raise ValueError("a derived measurement's payload names its recipe: {'derived': name, ...}")
+        key = cache_key(payload)
+        if key not in self.session:
+            arrays = self.get(payload)
+            if arrays is None:
+                arrays = {k: np.asarray(v) for k, v in compute().items()}
+                if not arrays:
+                    raise ValueError(f"derived measurement {payload['derived']!r} computed no arrays")
+                self.put(payload, arrays)
+            self.session[key] = arrays
+        return {k: v.copy() for k, v in self.session[key].items()}
+
     def put(self, payload: dict, arrays: dict[str, np.ndarray]) -> None:
-        check_finite(arrays, f"probe {payload.get('probe', '?')}")
+        check_finite(arrays, f"probe {payload.get('probe', payload.get('derived', '?'))}")
         if not self.enabled:
             return
         key = cache_key(payload)

@@ -92,3 +92,32 @@ def test_warm_rerun_is_at_least_10x_faster_on_a_real_model(tmp_path):
     print(f"cold {t_cold:.2f}s warm {t_warm:.3f}s ratio {t_cold / t_warm:.0f}x")
     assert t_cold / t_warm >= 10
     np.testing.assert_array_equal(cold["nll"]["nll"], warm["nll"]["nll"])
+
+
+def test_derived_measurement_is_computed_once_and_cached_with_its_provenance(tmp_path):
+    """A derived measurement (fine-tune, fitted temperature ...) is computed once per provenance, read
+    back by a later session, and recomputed when any input of its provenance changes."""
+    import numpy as np
+
+    from lmclaims.cache import MeasurementCache
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"norms": np.arange(3.0), "losses": np.array([2.0, 1.5])}
+
+    payload = {"derived": "finetune", "model": "m@abc", "settings": {"steps": 40, "seed": 0}}
+    first = MeasurementCache(tmp_path)
+    a = first.derived(payload, compute)
+    a["norms"][0] = 99.0                                  # callers get copies
+    assert first.derived(payload, compute)["norms"][0] == 0.0 and len(calls) == 1
+    later = MeasurementCache(tmp_path)                   # a later session reads it from disk
+    np.testing.assert_array_equal(later.derived(payload, compute)["losses"], [2.0, 1.5])
+    assert len(calls) == 1
+    later.derived({**payload, "settings": {"steps": 40, "seed": 1}}, compute)
+    assert len(calls) == 2
+    off = MeasurementCache(tmp_path, enabled=False)      # cache off: still once per session
+    off.derived(payload, compute), off.derived(payload, compute)
+    assert len(calls) == 3
+    with pytest.raises(ValueError, match="recipe"):
+        first.derived({"model": "m@abc"}, compute)
