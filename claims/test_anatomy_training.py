@@ -12,10 +12,12 @@ byte tokenizer, corpus eval split for training, heldout split for validation, se
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
 import pytest
+import torch
 
 from claims._anatomy_helpers import DIGEST, MODELS, SOURCE, ablation_data, dnll, instruct_caveat
 from lmclaims.models.synthetic import byte_tokenizer
@@ -24,7 +26,8 @@ from lmclaims.stats.directional import statistic_above
 from lmclaims.stats.exact import exact
 from lmclaims.stats.permutation import sign_flip
 from lmclaims.training.data import token_blocks
-from lmclaims.training.growth import GrowthSettings, run_arm
+from lmclaims.training.growth import RECIPE_VERSION as growth_recipe_version
+from lmclaims.training.growth import ArmResult, GrowthSettings, run_arm
 from lmclaims.training.recovery import recover_layer
 
 #: Fixed spread over depth, chosen before looking: both ends (L0, L29), the paper's core edges
@@ -122,22 +125,36 @@ def test_recovery_steps_vs_importance_slow(model, corpus, measure, verdict):
     verdict.record(j, caveats=instruct_caveat(model) + (f"censored layers count as {cens} steps (ties)",), plots=plots)
 
 
-_GROWTH: dict = {}
+def _growth(corpus, measure, settings, seeds=GROWTH_SEEDS):
+    """Both arms for every seed: a derived measurement (``measure.derived``) keyed by the settings, the
+    seeds, the corpus hash, the block length, the recipe version and the torch thread count, so a warm
+    re-run reads the arms instead of training them again."""
+    def compute():
+        tok = byte_tokenizer()
+        tr = [corpus.texts[i] for i, s in enumerate(corpus.splits) if s == "eval"]
+        va = [corpus.texts[i] for i, s in enumerate(corpus.splits) if s == "heldout"]
+        train = token_blocks(tok, tr, BLOCK_LEN, eos_id=tok.eos_token_id)
+        val = token_blocks(tok, va, BLOCK_LEN, eos_id=tok.eos_token_id)
+        out = {}
+        for arm in ("uniform", "growth"):
+            for i, seed in enumerate(seeds):
+                r = run_arm(arm, seed, train, val, settings)
+                out.update({f"{arm}.{i}.val_loss": np.float64(r.val_loss), f"{arm}.{i}.seconds": np.float64(r.seconds),
+                            f"{arm}.{i}.n_params": np.int64(r.n_params), f"{arm}.{i}.losses": np.asarray(r.losses, float),
+                            f"{arm}.{i}.layer_steps": np.int64(r.layer_steps),
+                            f"{arm}.{i}.grown_from": np.asarray(r.grown_from, dtype=np.int64).reshape(-1)})
+        return out
 
-
-def _growth(corpus, settings, seeds=GROWTH_SEEDS):
-    key = (repr(settings), tuple(seeds))
-    if key in _GROWTH:
-        return _GROWTH[key]
-    tok = byte_tokenizer()
-    tr = [corpus.texts[i] for i, s in enumerate(corpus.splits) if s == "eval"]
-    va = [corpus.texts[i] for i, s in enumerate(corpus.splits) if s == "heldout"]
-    train = token_blocks(tok, tr, BLOCK_LEN, eos_id=tok.eos_token_id)
-    val = token_blocks(tok, va, BLOCK_LEN, eos_id=tok.eos_token_id)
-    res = {arm: [run_arm(arm, s, train, val, settings) for s in seeds] for arm in ("uniform", "growth")}
+    a = measure.derived("growth_arms", {
+        "settings": dataclasses.asdict(settings), "seeds": list(seeds), "corpus": corpus.sha256,
+        "block_len": BLOCK_LEN, "recipe_version": growth_recipe_version, "threads": torch.get_num_threads()}, compute)
+    res = {arm: [ArmResult(arm=arm, seed=int(seed), val_loss=float(a[f"{arm}.{i}.val_loss"].item()),
+                           seconds=float(a[f"{arm}.{i}.seconds"].item()), n_params=int(a[f"{arm}.{i}.n_params"].item()),
+                           losses=a[f"{arm}.{i}.losses"].tolist(), layer_steps=int(a[f"{arm}.{i}.layer_steps"].item()),
+                           grown_from=a[f"{arm}.{i}.grown_from"].tolist())
+                 for i, seed in enumerate(seeds)] for arm in ("uniform", "growth")}
     for u, g in zip(res["uniform"], res["growth"]):
         assert u.n_params == g.n_params, "arms must end with identical parameter counts"
-    _GROWTH[key] = res
     return res
 
 
@@ -169,8 +186,8 @@ _GROWTH_CAVEATS = ("tiny llama on a byte tokenizer, our reading of an unpublishe
 @pytest.mark.claim("anatomy.growth", source=SOURCE, variant="as-published", version=2, verdicts=2,
                    statement="growth training: 4.7x lower validation loss than uniform training at identical "
                              "parameter count, while being 13% faster")
-def test_growth_as_published(corpus, verdict):
-    res = _growth(corpus, GROWTH_FAST)
+def test_growth_as_published(corpus, measure, verdict):
+    res = _growth(corpus, measure, GROWTH_FAST)
     ratio = np.array([u.val_loss / g.val_loss for u, g in zip(res["uniform"], res["growth"])])
     verdict.record(sign_flip(ratio, threshold=DIGEST["growth_ratio"], unit="seed", name="val loss uniform / growth"),
                    label="loss ratio", caveats=_GROWTH_CAVEATS, plots=_growth_plots(res, GROWTH_FAST))
@@ -197,8 +214,8 @@ def test_growth_as_published(corpus, verdict):
 @pytest.mark.claim("anatomy.growth", source=SOURCE, variant="corrected", version=2, verdicts=1,
                    statement="growth training reaches lower held-out loss than uniform training at identical final "
                              "parameter count and token budget (paired over seeds)")
-def test_growth_lower_loss(corpus, verdict):
-    res = _growth(corpus, GROWTH_FAST)
+def test_growth_lower_loss(corpus, measure, verdict):
+    res = _growth(corpus, measure, GROWTH_FAST)
     d = np.array([u.val_loss - g.val_loss for u, g in zip(res["uniform"], res["growth"])])
     verdict.record(sign_flip(d, unit="seed", name="val loss uniform − val loss growth (paired by seed)"),
                    caveats=_GROWTH_CAVEATS, plots=_growth_plots(res, GROWTH_FAST))
@@ -207,8 +224,8 @@ def test_growth_lower_loss(corpus, verdict):
 @pytest.mark.slow
 @pytest.mark.claim("anatomy.growth", source=SOURCE, variant="corrected", version=2, verdicts=1, family="anatomy.growth@slow",
                    statement="growth training reaches lower held-out loss than uniform training (longer run, d 128, 8 seeds)")
-def test_growth_lower_loss_slow(corpus, verdict):
-    res = _growth(corpus, GROWTH_SLOW, GROWTH_SEEDS_SLOW)
+def test_growth_lower_loss_slow(corpus, measure, verdict):
+    res = _growth(corpus, measure, GROWTH_SLOW, GROWTH_SEEDS_SLOW)
     d = np.array([u.val_loss - g.val_loss for u, g in zip(res["uniform"], res["growth"])])
     verdict.record(sign_flip(d, unit="seed", name="val loss uniform − val loss growth (paired by seed)"),
                    caveats=_GROWTH_CAVEATS, plots=_growth_plots(res, GROWTH_SLOW))

@@ -67,7 +67,8 @@ def _finetuned(lm, corpus, measure):
     with threads(H.THREADS):
         base = measure(lm, [probe], view=view)[probe.name]
     tuned = {k.split(".", 1)[1]: v for k, v in out.items() if k.startswith("norms.")}
-    info = {k.split(".", 1)[1]: v.tolist() for k, v in out.items() if k.startswith("info.")}
+    info = {k.split(".", 1)[1]: v.tolist() if k.endswith("losses") else v.item()
+            for k, v in out.items() if k.startswith("info.")}
     return gain.summarise(base, len(view)), gain.summarise(tuned, len(view)), info
 
 

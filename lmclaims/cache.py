@@ -191,7 +191,8 @@ class MeasurementCache:
         tmp = tpath.with_name(tpath.name + f".tmp{os.getpid()}")
         jtmp = jpath.with_name(jpath.name + f".tmp{os.getpid()}")
         try:
-            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
+            # reshape: np.ascontiguousarray makes a 0-d array 1-d; a scalar must come back as a scalar
+            save_file({k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in arrays.items()}, str(tmp))
             digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
             _share(tmp)
             os.replace(tmp, tpath)

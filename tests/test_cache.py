@@ -104,7 +104,7 @@ def test_derived_measurement_is_computed_once_and_cached_with_its_provenance(tmp
 
     def compute():
         calls.append(1)
-        return {"norms": np.arange(3.0), "losses": np.array([2.0, 1.5])}
+        return {"norms": np.arange(3.0), "losses": np.array([2.0, 1.5]), "loss_before": np.float64(3.25)}
 
     payload = {"derived": "finetune", "model": "m@abc", "settings": {"steps": 40, "seed": 0}}
     first = MeasurementCache(tmp_path)
@@ -112,7 +112,9 @@ def test_derived_measurement_is_computed_once_and_cached_with_its_provenance(tmp
     a["norms"][0] = 99.0                                  # callers get copies
     assert first.derived(payload, compute)["norms"][0] == 0.0 and len(calls) == 1
     later = MeasurementCache(tmp_path)                   # a later session reads it from disk
-    np.testing.assert_array_equal(later.derived(payload, compute)["losses"], [2.0, 1.5])
+    back = later.derived(payload, compute)
+    np.testing.assert_array_equal(back["losses"], [2.0, 1.5])
+    assert back["loss_before"].shape == () and float(back["loss_before"]) == 3.25   # a scalar stays a scalar
     assert len(calls) == 1
     later.derived({**payload, "settings": {"steps": 40, "seed": 1}}, compute)
     assert len(calls) == 2

@@ -32,6 +32,9 @@ from lmclaims.training.loop import lm_loss, mean_loss, tiny_model, train_causal_
 from lmclaims.training.loop import threads as torch_threads
 
 
+RECIPE_VERSION = 1  # bump when anything here changes the numbers (cache provenance of the arms)
+
+
 @dataclass
 class GrowthSettings:
     d_model: int = 64
