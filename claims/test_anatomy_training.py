@@ -28,7 +28,8 @@ from lmclaims.stats.permutation import sign_flip
 from lmclaims.training.data import token_blocks
 from lmclaims.training.growth import RECIPE_VERSION as growth_recipe_version
 from lmclaims.training.growth import ArmResult, GrowthSettings, run_arm
-from lmclaims.training.recovery import recover_layer
+from lmclaims.training.recovery import RECIPE_VERSION as recovery_recipe_version
+from lmclaims.training.recovery import RecoveryResult, recover_layer
 
 #: Fixed spread over depth, chosen before looking: both ends (L0, L29), the paper's core edges
 #: (L8, L11 — the digest's 200-step examples), its anti-layers (L14, L17) and two fillers (L4, L22).
@@ -63,7 +64,15 @@ def _lm_blocks(lm, corpus, split, n=None):
 def _recovery(model, corpus, measure, settings, n_eval):
     train = _lm_blocks(model, corpus, "eval")
     ev = _lm_blocks(model, corpus, "heldout", n_eval)
-    results = [recover_layer(model.model, model.adapter.blocks, l, train, ev, **settings) for l in RECOVERY_LAYERS]
+    # a derived measurement: the fine-tuning runs are read back on a warm re-run (keyed by the model,
+    # the settings, the layers, the corpus, the recipe version and the torch thread count)
+    records = measure.derived_json("recovery_runs", {
+        "model": model.fingerprint, "settings": settings, "layers": list(RECOVERY_LAYERS), "n_eval": n_eval,
+        "corpus": corpus.sha256, "block_len": BLOCK_LEN, "recipe_version": recovery_recipe_version,
+        "threads": torch.get_num_threads()},
+        lambda: [dataclasses.asdict(recover_layer(model.model, model.adapter.blocks, l, train, ev, **settings))
+                 for l in RECOVERY_LAYERS])
+    results = [RecoveryResult(**r) for r in records]
     data = ablation_data(measure, model)
     layers, D = data["skip"]
     X = dnll(D[:, [layers.index(l) for l in RECOVERY_LAYERS]])     # per-text ΔNLL [texts, recovery layers]

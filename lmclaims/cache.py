@@ -169,6 +169,15 @@ class MeasurementCache:
             self.session[key] = arrays
         return {k: v.copy() for k, v in self.session[key].items()}
 
+    def derived_json(self, payload: dict, compute: Callable[[], object]):
+        """:meth:`derived` for a result that is a JSON value (records of a training run: loss curves,
+        step counts, ...), stored as the UTF-8 bytes of its JSON text (no pickle). Floats round-trip
+        exactly (``json`` writes ``repr``)."""
+        def encoded():
+            text = json.dumps(compute(), sort_keys=True, allow_nan=False)
+            return {"json_utf8": np.frombuffer(text.encode("utf-8"), dtype=np.uint8).copy()}
+        return json.loads(self.derived(payload, encoded)["json_utf8"].tobytes().decode("utf-8"))
+
     def put(self, payload: dict, arrays: dict[str, np.ndarray]) -> None:
         check_finite(arrays, f"probe {payload.get('probe', payload.get('derived', '?'))}")
         if not self.enabled:

@@ -123,3 +123,12 @@ def test_derived_measurement_is_computed_once_and_cached_with_its_provenance(tmp
     assert len(calls) == 3
     with pytest.raises(ValueError, match="recipe"):
         first.derived({"model": "m@abc"}, compute)
+
+
+def test_derived_json_round_trips_records_exactly_without_pickle(tmp_path):
+    from lmclaims.cache import MeasurementCache
+    record = [{"layer": 3, "eval_ppl": [12.5, 1 / 3], "steps_to_recover": None, "settings": {"lr": 1e-4}}]
+    payload = {"derived": "recovery", "model": "m@abc"}
+    MeasurementCache(tmp_path).derived_json(payload, lambda: record)
+    back = MeasurementCache(tmp_path).derived_json(payload, lambda: pytest.fail("recomputed"))
+    assert back == record and back[0]["eval_ppl"][1] == 1 / 3

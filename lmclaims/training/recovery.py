@@ -31,6 +31,9 @@ from lmclaims.training.loop import mean_loss
 from lmclaims.training.loop import threads as torch_threads
 
 
+RECIPE_VERSION = 1  # bump when anything here changes the numbers (cache provenance of a recovery run)
+
+
 @dataclass
 class RecoveryResult:
     layer: int
