@@ -18,7 +18,7 @@ import pytest
 
 from claims import _thermo_helpers as H
 from lmclaims.models.loading import CorruptModel, ModelUnavailable
-from lmclaims.probes.weights import weight_stats
+from lmclaims.probes.weights import ARRAYS, STATS_VERSION, WeightStats, weight_stats
 from lmclaims.stats import assertions
 from lmclaims.stats.combine import any_of
 from lmclaims.stats.across_models import groups_differ
@@ -28,14 +28,18 @@ from lmclaims.stats.measurement import measured_exact
 PREDICTS = ("The ratio ||W_V|| / ||W_O|| predicts whether a model dampens or expands, with ~10x differences "
             "between labs")
 
-_STATS: dict = {}
+def _stats(lm, measure):
+    """Weight statistics of ``lm`` (per-head norms and SVDs: weights only, no corpus), a derived
+    measurement keyed by the model fingerprint and the statistics' version: computed once, cached."""
+    def compute():
+        w = weight_stats(lm.adapter, num_threads=H.THREADS)
+        return {k: getattr(w, k) for k in ARRAYS}
 
-
-def _stats(lm):
-    """Weight statistics per model fingerprint (weights only: cheap, no corpus)."""
-    if lm.fingerprint not in _STATS:
-        _STATS[lm.fingerprint] = weight_stats(lm.adapter, num_threads=H.THREADS)
-    return _STATS[lm.fingerprint]
+    a = measure.derived("weight_stats", {"model": lm.fingerprint, "version": STATS_VERSION, "threads": H.THREADS},
+                        compute)
+    L, heads = a["v_fro"].shape
+    return WeightStats(n_layers=L, n_heads=heads, **{k: a[k] for k in ARRAYS},
+                       extra={"model_type": lm.adapter.model_type})
 
 
 def _panel(model_pool, measure):
@@ -45,12 +49,12 @@ def _panel(model_pool, measure):
             lm = model_pool.get(e.name)
         except (ModelUnavailable, CorruptModel):
             continue
-        out.append((e, _stats(lm), H.gains_of(measure, lm)))
+        out.append((e, _stats(lm, measure), H.gains_of(measure, lm)))
     return out
 
 
 @pytest.mark.claim("thermo.wv_wo_measured", source=H.SEED_POST, statement=PREDICTS, variant="corrected")
-def test_wv_wo_per_head_ratio(model, verdict):
+def test_wv_wo_per_head_ratio(model, measure, verdict):
     """Per model: the per-head ratio ‖W_V^h‖_F/‖W_O^h‖_F (unit = head·layer) and its spread.
 
     The claim predicts no side of 1 for any one model's ratio ("predicts whether a model dampens or
@@ -59,7 +63,7 @@ def test_wv_wo_per_head_ratio(model, verdict):
     geometric mean over heads and layers) is exact (issue 12; the old verdict pooled heads as
     independent units). Across models, the models are the units (wv_wo_predicts_sign, wv_wo_lab_10x).
     """
-    ws = _stats(model)
+    ws = _stats(model, measure)
     ratios = ws.per_head_ratio.reshape(-1)
     m = measured_exact(ws.corrected_ratio, 1.0, name="geometric mean over heads·layers of ||W_V^h||_F/||W_O^h||_F",
                        unit="model", n=ratios.size,
@@ -130,7 +134,7 @@ LAB_GROUPS = {"EleutherAI": ("EleutherAI",), "Meta/OpenAI": ("Meta", "OpenAI", "
 
 
 @pytest.mark.claim("thermo.wv_wo_lab_10x", source=H.SEED_POST, statement=PREDICTS, variant="as-published")
-def test_wv_wo_lab_differences(model_pool, verdict):
+def test_wv_wo_lab_differences(model_pool, measure, verdict):
     """"~10x differences between labs": |mean log V/O of EleutherAI models - of Meta/OpenAI models| >
     log WVWO_LAB_FACTOR, models as units (Welch t below 20 models; groups_differ). The per-model ratio
     is exact (weights); the spread between a lab's models is the noise."""
@@ -139,7 +143,7 @@ def test_wv_wo_lab_differences(model_pool, verdict):
     for e in model_pool.entries.values():
         group = next((g for g, labs in LAB_GROUPS.items() if e.lab in labs), None)
         try:
-            ratio = _stats(model_pool.get(e.name)).as_published_ratio
+            ratio = _stats(model_pool.get(e.name), measure).as_published_ratio
         except (ModelUnavailable, CorruptModel):
             continue
         (groups[group] if group else others)[e.name] = ratio
@@ -154,14 +158,14 @@ def test_wv_wo_lab_differences(model_pool, verdict):
 
 
 @pytest.mark.claim("thermo.wv_wo_reproduction", source=H.SEED_POST, statement=PREDICTS, variant="as-published")
-def test_wv_wo_reproduction_table(model_pool, verdict):
+def test_wv_wo_reproduction_table(model_pool, measure, verdict):
     """The paper's V/O means beside ours; verdict = arithmetic on the paper's table: do labs differ ~10x?"""
     rows = []
     for name, (v, o) in H.PAPER_WVWO.items():
         rows.append([name, H.paper_lab(name), "paper (whole-layer σ_max)", v, o, v / o, None])
     for e in model_pool.entries.values():
         try:
-            w = _stats(model_pool.get(e.name))
+            w = _stats(model_pool.get(e.name), measure)
         except (ModelUnavailable, CorruptModel):
             continue
         rows.append([e.name, e.lab, "lmclaims as-published", w.v_mean, w.o_mean, w.as_published_ratio,

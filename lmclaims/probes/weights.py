@@ -33,6 +33,10 @@ from lmclaims.models.heads import as_published_wv_wo, attention_weights
 __all__ = ["WeightStats", "weight_stats"]
 
 
+STATS_VERSION = 1  # bump when weight_stats changes its numbers (cache provenance)
+ARRAYS = ("sigma_v", "sigma_o", "v_fro", "o_fro", "v_spec", "o_spec", "ov_fro", "ov_spec")
+
+
 @dataclass(frozen=True)
 class WeightStats:
     n_layers: int
