@@ -21,12 +21,13 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from fixtures.shared_pass import default_view_probes
 from lmclaims.engine.interventions import ResidualNoise
 from lmclaims.models.loading import CorruptModel, ModelUnavailable
 from lmclaims.probes import operators as ops
-from lmclaims.probes.calibration import FinalNormedStates, fit_temperature
+from lmclaims.probes.calibration import FIT_VERSION, FinalNormedStates, TemperatureFit, fit_temperature
 from lmclaims.probes.lens import LensGeometrySet, split_set
 from lmclaims.stats.context import resolve
 from lmclaims.stats.resampling import bootstrap
@@ -139,19 +140,24 @@ def perturbation_conditions(n_layers: int, arms=("null_abs", "null_rel", "abs", 
 
 
 _SESSION: dict = {}
-_CALIBRATION: dict = {}     # (model fingerprint, id(measure)) -> TemperatureFit
-
-
 def calibration(lm, measure):
-    """The held-out temperature fit of ``lm`` (control 1), computed once per session and model."""
-    key = (lm.fingerprint, id(measure))
-    if key not in _CALIBRATION:
-        ad = lm.adapter
-        view = measure.corpus.view(split="heldout", max_texts=None, max_tokens=CALIB_TOKENS)
-        held = measure(lm, [FinalNormedStates(positions_per_text=CALIB_POSITIONS)], view=view)["final_normed_states"]
-        _CALIBRATION[key] = fit_temperature(held["x"], ad.unembed_weight, ad.unembed_bias,
-                                            target=TARGET_ENTROPY_NATS, softcap=ad.logit_softcap)
-    return _CALIBRATION[key]
+    """The held-out temperature fit of ``lm`` (control 1): a derived measurement (``measure.derived_json``)
+    keyed by the model, the held-out view, the probe, the target entropy, the fit's version and the torch
+    thread count, so a warm re-run reads the fitted temperature instead of solving again."""
+    ad = lm.adapter
+    view = measure.corpus.view(split="heldout", max_texts=None, max_tokens=CALIB_TOKENS)
+    probe = FinalNormedStates(positions_per_text=CALIB_POSITIONS)
+
+    def fit():
+        held = measure(lm, [probe], view=view)[probe.name]
+        return fit_temperature(held["x"], ad.unembed_weight, ad.unembed_bias, target=TARGET_ENTROPY_NATS,
+                               softcap=ad.logit_softcap).as_dict()
+
+    record = measure.derived_json("temperature_fit", {
+        "model": lm.fingerprint, "view": view.key, "probe": probe.name, "probe_params": probe.params(),
+        "probe_version": probe.version, "target": TARGET_ENTROPY_NATS, "softcap": ad.logit_softcap,
+        "version": FIT_VERSION, "threads": torch.get_num_threads()}, fit)
+    return TemperatureFit(**record)
 
 
 @default_view_probes("test_runtime_geometry.py", "test_controls.py")

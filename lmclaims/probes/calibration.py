@@ -29,6 +29,9 @@ from lmclaims.probes.base import Probe, RowAccumulator
 T_MIN, T_MAX = 0.02, 50.0     # search bracket: far outside any plausible calibration of a trained LM
 
 
+FIT_VERSION = 1  # bump when fit_temperature changes its numbers (cache provenance of a fit)
+
+
 @dataclass(frozen=True)
 class FinalNormedStates(Probe):
     """final_norm(h_L) at up to ``positions_per_text`` sampled positions per text (position 0 skipped)."""
