@@ -135,33 +135,24 @@ def test_recovery_steps_vs_importance_slow(model, corpus, measure, verdict):
 
 
 def _growth(corpus, measure, settings, seeds=GROWTH_SEEDS):
-    """Both arms for every seed: a derived measurement (``measure.derived``) keyed by the settings, the
-    seeds, the corpus hash, the block length, the recipe version and the torch thread count, so a warm
-    re-run reads the arms instead of training them again."""
-    def compute():
+    """Both arms for every seed: a derived measurement (``measure.derived_json``) keyed by the settings,
+    the seeds, the corpus hash, the block length, the recipe version and the torch thread count, so a
+    warm re-run reads the arms instead of training them again (wall times are those of the run that
+    trained them)."""
+    def train_arms():
         tok = byte_tokenizer()
         tr = [corpus.texts[i] for i, s in enumerate(corpus.splits) if s == "eval"]
         va = [corpus.texts[i] for i, s in enumerate(corpus.splits) if s == "heldout"]
         train = token_blocks(tok, tr, BLOCK_LEN, eos_id=tok.eos_token_id)
         val = token_blocks(tok, va, BLOCK_LEN, eos_id=tok.eos_token_id)
-        out = {}
-        for arm in ("uniform", "growth"):
-            for i, seed in enumerate(seeds):
-                r = run_arm(arm, seed, train, val, settings)
-                out.update({f"{arm}.{i}.val_loss": np.float64(r.val_loss), f"{arm}.{i}.seconds": np.float64(r.seconds),
-                            f"{arm}.{i}.n_params": np.int64(r.n_params), f"{arm}.{i}.losses": np.asarray(r.losses, float),
-                            f"{arm}.{i}.layer_steps": np.int64(r.layer_steps),
-                            f"{arm}.{i}.grown_from": np.asarray(r.grown_from, dtype=np.int64).reshape(-1)})
-        return out
+        return {arm: [dataclasses.asdict(run_arm(arm, s, train, val, settings)) for s in seeds]
+                for arm in ("uniform", "growth")}
 
-    a = measure.derived("growth_arms", {
+    records = measure.derived_json("growth_arms", {
         "settings": dataclasses.asdict(settings), "seeds": list(seeds), "corpus": corpus.sha256,
-        "block_len": BLOCK_LEN, "recipe_version": growth_recipe_version, "threads": torch.get_num_threads()}, compute)
-    res = {arm: [ArmResult(arm=arm, seed=int(seed), val_loss=float(a[f"{arm}.{i}.val_loss"].item()),
-                           seconds=float(a[f"{arm}.{i}.seconds"].item()), n_params=int(a[f"{arm}.{i}.n_params"].item()),
-                           losses=a[f"{arm}.{i}.losses"].tolist(), layer_steps=int(a[f"{arm}.{i}.layer_steps"].item()),
-                           grown_from=a[f"{arm}.{i}.grown_from"].tolist())
-                 for i, seed in enumerate(seeds)] for arm in ("uniform", "growth")}
+        "block_len": BLOCK_LEN, "recipe_version": growth_recipe_version, "threads": torch.get_num_threads()},
+        train_arms)
+    res = {arm: [ArmResult(**r) for r in records[arm]] for arm in ("uniform", "growth")}
     for u, g in zip(res["uniform"], res["growth"]):
         assert u.n_params == g.n_params, "arms must end with identical parameter counts"
     return res

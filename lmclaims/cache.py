@@ -176,7 +176,8 @@ class MeasurementCache:
         def encoded():
             text = json.dumps(compute(), sort_keys=True, allow_nan=False)
             return {"json_utf8": np.frombuffer(text.encode("utf-8"), dtype=np.uint8).copy()}
-        return json.loads(self.derived(payload, encoded)["json_utf8"].tobytes().decode("utf-8"))
+        # "format" keeps a JSON entry apart from an array entry of the same recipe and inputs
+        return json.loads(self.derived({**payload, "format": "json"}, encoded)["json_utf8"].tobytes().decode("utf-8"))
 
     def put(self, payload: dict, arrays: dict[str, np.ndarray]) -> None:
         check_finite(arrays, f"probe {payload.get('probe', payload.get('derived', '?'))}")

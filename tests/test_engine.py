@@ -163,18 +163,30 @@ class _Boom(RuntimeError):
     pass
 
 
+SEEN_BLOCK_CALLS: dict = {}
+
+
 @dataclasses.dataclass(frozen=True)
-class _ProbeThatRaises(Probe):
-    """A probe whose accumulator fails on the first batch, after the engine registered its hooks."""
-    name = "raises"
+class _SpyProbe(Probe):
+    """Records the batch's ``block_calls`` (asking for them iff ``needs_calls``); raises after the engine
+    registered its hooks iff ``fail``."""
+    name = "spy"
     needs_calls: bool = True
+    fail: bool = False
 
     def accumulator(self, lm, view):
+        probe = self
+
         class Acc(RowAccumulator):
-            needs_block_calls = self.needs_calls
+            needs_block_calls = probe.needs_calls
 
             def update(self, batch):
-                raise _Boom("probe failed mid-measurement")
+                if probe.fail:
+                    raise _Boom("probe failed mid-measurement")
+                SEEN_BLOCK_CALLS[probe.needs_calls] = batch.block_calls
+
+            def finish(self):
+                return {"x": np.zeros(1)}
         return Acc()
 
 
@@ -196,7 +208,7 @@ def test_exception_in_a_probe_leaves_no_hook(lm, view, needs_calls):
     """Issue 15: the engine alone registers hooks, and removes them on the error path too."""
     before = _hook_counts(lm)
     with pytest.raises(_Boom):
-        measure(lm, view, [_ProbeThatRaises(needs_calls=needs_calls)], cache=None)
+        measure(lm, view, [_SpyProbe(needs_calls=needs_calls, fail=True)], cache=None)
     assert _hook_counts(lm) == before
 
 
@@ -209,27 +221,10 @@ def test_exception_in_an_intervention_leaves_no_hook(lm, view):
 
 def test_block_calls_are_recorded_only_when_a_probe_needs_them(lm, view):
     """The ablation/substitution sweeps re-run blocks with the arguments of the clean forward."""
-    seen = {}
-
-    @dataclasses.dataclass(frozen=True)
-    class Spy(Probe):
-        name = "spy"
-        needs: bool = True
-
-        def accumulator(self, lm_, view_):
-            class Acc(RowAccumulator):
-                needs_block_calls = self.needs
-
-                def update(self, batch):
-                    seen[self.needs_block_calls] = batch.block_calls
-
-                def finish(self):
-                    return {"x": np.zeros(1)}
-            return Acc()
-
-    measure(lm, view, [Spy(True)], cache=None)
-    measure(lm, view, [Spy(False)], cache=None)
-    assert seen[False] is None
-    calls = seen[True]
+    SEEN_BLOCK_CALLS.clear()
+    measure(lm, view, [_SpyProbe(needs_calls=True)], cache=None)
+    measure(lm, view, [_SpyProbe(needs_calls=False)], cache=None)
+    assert SEEN_BLOCK_CALLS[False] is None
+    calls = SEEN_BLOCK_CALLS[True]
     assert len(calls) == lm.adapter.n_layers and all(c is not None for c in calls)
     assert all(isinstance(c[2], dict) for c in calls)
