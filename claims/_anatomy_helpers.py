@@ -22,7 +22,7 @@ MODELS = "smollm2-135m*"     # matches the hub base model (the paper's) and the 
 #: issue notes), not to change them.
 N_TEXTS_SWEEP = 24
 #: Layers the paper names: the critical core L8–11 and the anti-layers L14, L17. Mean ablation and
-#: neighbour-average replacement run on these by default; all 30 layers behind --runslow.
+#: neighbour-average replacement run on these by default; all 30 layers behind --claims-runslow.
 CORE = (8, 9, 10, 11)
 ANTI = (14, 17)
 NAMED_LAYERS = CORE + ANTI
@@ -40,7 +40,7 @@ def instruct_caveat(lm) -> tuple[str, ...]:
     name = lm.name
     if "instruct" in name:
         return (f"ran on {name}: the offline panel's dequantised-GGUF (Q4_1) *instruct* model; the paper "
-                "used the base SmolLM2-135M (hub panel: --panel hub)",)
+                "used the base SmolLM2-135M (hub panel: --claims-panel hub)",)
     return (f"ran on {name}",)
 
 

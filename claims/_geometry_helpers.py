@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from fixtures.shared_pass import default_view_probes
+from lmclaims.pytest_plugin.shared_pass import default_view_probes
 from lmclaims.engine.interventions import ResidualNoise
 from lmclaims.models.loading import CorruptModel, ModelUnavailable
 from lmclaims.probes import operators as ops
@@ -81,7 +81,7 @@ PUBLISHED_LABEL = {"gpt2": "GPT-2", "phi-1.5": "Phi-1.5", "distilgpt2": "DistilG
                    "opt-125m": "OPT-125M", "pythia-70m": "Pythia-70M", "pythia-160m": "Pythia-160M",
                    "tinyllama-1.1b": "TinyLlama-1.1B"}
 PUBLISHED_UPPER = ("gpt2", "phi-1.5", "distilgpt2")
-# parameter counts as fixtures/panels/hub.toml builds them (tied matrices once)
+# parameter counts as lmclaims/data/panels/hub.toml builds them (tied matrices once)
 PUBLISHED_PARAMS = {"gpt2": 124439808, "phi-1.5": 1418270720, "distilgpt2": 81912576, "qwen2.5-0.5b": 494032768,
                     "opt-125m": 125239296, "pythia-70m": 70426624, "pythia-160m": 162322944,
                     "tinyllama-1.1b": 1100048384}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.stats
 
-from fixtures.shared_pass import default_view_probes
+from lmclaims.pytest_plugin.shared_pass import default_view_probes
 from lmclaims.probes import gain
 from lmclaims.probes.residual import ResidualNorms
 
@@ -49,11 +49,11 @@ WVWO_LAB_FACTOR = 3.0
 # models consistently expand"). Other labs: no prediction (their measured sign is recorded).
 LAB_PREDICTION = {"EleutherAI": -1, "Meta": +1, "OpenAI": +1, "facebook": +1}
 
-HUB_CMD = "pytest claims/ --panel hub --device cuda -k {k}"
+HUB_CMD = "pytest claims/ --claims-panel hub --claims-device cuda -k {k}"
 
 # Torch intra-op threads for this module's CPU work (measurement, training, SVDs), restored after each
 # call; default: leave torch's setting (all cores; under pytest-xdist each worker's share, see
-# fixtures/models.py). Measured on the idle 2-core machine: a SmolLM2 training step is 1.6x faster
+# lmclaims/pytest_plugin/measurement.py). Measured on the idle 2-core machine: a SmolLM2 training step is 1.6x faster
 # with 2 threads than with 1 (3 fwd+bwd: 9.8-11.5 s vs 15.9-17.5 s), a tiny llama 1.3-2x. (An earlier
 # reading of "1 thread is 3-10x faster" was taken with other jobs loading the machine to ~8: torch's
 # threads then fight for cores.) Override with LMCLAIMS_THERMO_THREADS=N (0 = torch's setting).

@@ -17,7 +17,7 @@ NLL_clean (a mean of ratios can flip sign). The text is the unit everywhere (tex
 layers are never units). Existence claims over the scanned layers use ``any_below`` (Holm over the
 layers); a set chosen from the data (the resolved layers of the range) is re-chosen in every resample.
 Budget decision: the first 24 eval texts (N_TEXTS_SWEEP) for every sweep; skip for all 30 layers
-by default, neighbour/mean on the named layers (L8–11, L14, L17) by default, all layers --runslow.
+by default, neighbour/mean on the named layers (L8–11, L14, L17) by default, all layers --claims-runslow.
 """
 
 from __future__ import annotations

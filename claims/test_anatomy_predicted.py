@@ -5,7 +5,7 @@ Predicted weights (fixed before measuring; lmclaims/probes/substitution.py): eve
 block replaced by its element-wise depth-polynomial prediction Ŵ_l = Σ_j H[l, j] W_j, the degree-2
 least-squares fit over all 30 layers of the same matrix type (DEGREE = 2 as in the weight-regularity
 claims, claims/test_anatomy_weights.py: a trend plus one bend). Substituted one layer at a time
-(the named layers L8–11, L14, L17 by default; all 30 with --runslow) and in all layers at once.
+(the named layers L8–11, L14, L17 by default; all 30 with --claims-runslow) and in all layers at once.
 The text is the unit: per-text ΔNLL = NLL_substituted − NLL_clean (nats/token, log scale), on the
 first 24 eval texts, paired over texts.
 
@@ -23,7 +23,7 @@ Frobenius norm per matrix (seeded); (b) a neighbour's weights (W_l := W_{l+1}), 
   all layers at once. If only the size of the error mattered ("error accumulation" of any error),
   the two would be equal; REFUTED (opposite) means the prediction does *less* harm than a random
   error of its size.
-* accumulation (--runslow; needs all 30 single-layer substitutions) — "nonlinear error
+* accumulation (--claims-runslow; needs all 30 single-layer substitutions) — "nonlinear error
   accumulation": substituting every layer at once does more harm than the sum of the single-layer
   harms, per text ΔNLL_all − Σ_l ΔNLL_l > 0 (super-additive).
 """

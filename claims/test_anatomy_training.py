@@ -39,7 +39,7 @@ RECOVERY_LAYERS = (0, 4, 8, 11, 14, 17, 22, 29)
 #: excess log-PPL after 8 steps (steps-to-5% would be censored for every layer at this budget).
 RECOVERY_FAST = dict(steps=8, eval_every=4, batch_size=2, lr=5e-4, tol=0.05, noise=0.5, seed=0)
 N_EVAL_BLOCKS_FAST = 4
-#: --runslow: 200 steps (the digest's number) of 4×64 tokens, evaluated every 10 steps on 8 blocks;
+#: --claims-runslow: 200 steps (the digest's number) of 4×64 tokens, evaluated every 10 steps on 8 blocks;
 #: verdict on steps to recover within 5% of the clean PPL (censored = 200 + 10).
 RECOVERY_SLOW = dict(steps=200, eval_every=10, batch_size=4, lr=5e-4, tol=0.05, noise=0.5, seed=0)
 N_EVAL_BLOCKS_SLOW = 8
@@ -47,7 +47,7 @@ BLOCK_LEN = 64
 
 #: Seeds are the units of the growth claims, judged by the exact sign-flip test. Five seeds (the
 #: default, for time) give a smallest one-sided p of 1/32 > 0.025: sign_flip says INCONCLUSIVE and
-#: why. The --runslow run uses eight (1/256: reachable at the family's Bonferroni level with up to
+#: why. The --claims-runslow run uses eight (1/256: reachable at the family's Bonferroni level with up to
 #: 6 verdicts) — a design fixed for reachability, before looking at any result.
 GROWTH_SEEDS = (0, 1, 2, 3, 4)
 GROWTH_SEEDS_SLOW = (0, 1, 2, 3, 4, 5, 6, 7)
@@ -113,7 +113,7 @@ def test_recovery_speed_vs_importance(model, corpus, measure, verdict):
                         name="−Spearman ρ(mean block-skip ΔNLL_l, recovered fraction_l) over the 8 layers")
     verdict.record(j, caveats=instruct_caveat(model) + (
         f"budget version: {RECOVERY_FAST['steps']} steps of {RECOVERY_FAST['batch_size']}×{BLOCK_LEN} tokens; "
-        "the digest's 200-step protocol runs with --runslow",
+        "the digest's 200-step protocol runs with --claims-runslow",
         "a layer whose perturbation barely hurts has a noisy recovered fraction (ratio of small numbers)",
         "texts are resampled for the importance side; the recovery side is one training run per layer "
         "(one seed), so its noise is not in the interval"),

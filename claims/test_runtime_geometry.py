@@ -12,7 +12,7 @@ Variants:
   "two clusters" is tested against a continuum, not by the largest gap (positive for any distinct
   values); the reviewer's error bars (seed 002 §4); for the perturbation, magnitude-matched noise.
 
-Selection: ``-k gd_ratio``, ``-k taxonomy``, ``-k perturbation`` (the shifts are ``slow``: ``--runslow``). All measurement is planned in
+Selection: ``-k gd_ratio``, ``-k taxonomy``, ``-k perturbation`` (the shifts are ``slow``: ``--claims-runslow``). All measurement is planned in
 ``claims/_geometry_helpers.py`` (each model visited once per session, shared with test_controls).
 """
 
@@ -44,7 +44,7 @@ CLUSTERS_STATEMENT = ("The eight models do not vary continuously on the GD_ratio
 
 def pytest_generate_tests(metafunc):
     if "model_name" in metafunc.fixturenames:
-        from fixtures.models import panel_entries
+        from lmclaims.pytest_plugin.measurement import panel_entries
         names = [e.name for e in panel_entries(metafunc.config)]
         metafunc.parametrize("model_name", names or [pytest.param("none", marks=pytest.mark.skip("empty panel"))])
 

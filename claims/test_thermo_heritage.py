@@ -8,7 +8,7 @@ token), and the corrected G (geometric mean over tokens and blocks 1..L-1). Labs
 from those labs (definitions.md §1; models.md "Looked for, not found"), so offline every model falls in
 "no lab prediction" and its *measured* sign is recorded (the claim implies every model is a
 whisperer or a shouter). The lab claims themselves need the hub panel:
-``pytest claims/ --panel hub --device cuda -k heritage``.
+``pytest claims/ --claims-panel hub --claims-device cuda -k heritage``.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def _size_pairs(entries):
 def test_heritage_size_same_sign(model_pool, measure, verdict):
     pairs = _size_pairs(list(model_pool.entries.values()))
     if not pairs:
-        pytest.skip("no family with two sizes in this panel; run pytest claims/ --panel offline-full -k heritage "
+        pytest.skip("no family with two sizes in this panel; run pytest claims/ --claims-panel offline-full -k heritage "
                     "(Qwen2.5-Coder 0.5B vs 1.5B) or " + H.HUB_CMD.format(k="heritage") + " (Pythia 70m..12b)")
     for small, large in pairs:
         try:

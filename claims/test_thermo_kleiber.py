@@ -29,7 +29,7 @@ from lmclaims.training.thermo import TinySpec, run_tiny
 BOUND_STATEMENT = "For the Pythia family, the maximum stable residual gain scales with depth as G_max ≈ 10^(1/L)"
 SWEEP_SEEDS = (0, 1, 2)               # 3 seeds per depth (brief); not chosen by looking at results
 SWEEP_DEPTHS = (2, 4, 8)              # default run: 1/L spans 0.125..0.5
-SWEEP_DEPTHS_SLOW = (2, 4, 8, 16)     # --runslow adds depth 16
+SWEEP_DEPTHS_SLOW = (2, 4, 8, 16)     # --claims-runslow adds depth 16
 # One recipe for every depth (nanoGPT-like; decided before any run): llama-style pre-RMSNorm,
 # d_model 64, 4 heads, byte tokens, blocks of 64, AdamW lr 3e-3, betas (0.9, 0.95), weight decay 0.1,
 # 10% warmup + cosine, 150 steps of 16 blocks (~154k tokens; the loss falls from ~5.7 to ~2.6 nats).

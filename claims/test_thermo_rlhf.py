@@ -5,7 +5,7 @@ definitions.md §1: the paper's three pairs (hook G) all have *expanding* bases,
 dampener" was never tested. Three tests here:
 
 (a) base -> tuned pairs of the hub panel (entries with ``tuned_from``), hook G and corrected G;
-    offline there is no such pair: ``pytest claims/ --panel hub --device cuda -k rlhf``;
+    offline there is no such pair: ``pytest claims/ --claims-panel hub --claims-device cuda -k rlhf``;
 (b) a real fine-tune inside the suite: SmolLM2-135M-Instruct, SFT on corpus token blocks (the
     held-out split, disjoint from the eval texts) followed by a short DPO stage on pairs
     "corpus continuation preferred over the same tokens shuffled" — a labelled **stand-in** for

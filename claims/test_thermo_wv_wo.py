@@ -6,7 +6,7 @@ fused-qkv slice bug for Pythia/BLOOM (``lmclaims.models.heads.as_published_wv_wo
 ratio of the layer means. Corrected: per head ‖W_V^h‖_F/‖W_O^h‖_F with the correct qkv/GQA split
 (geometric mean over heads and layers), plus the functional OV-circuit norms ‖W_V^h W_O^h‖.
 Across-model claims have the model as unit; with 3 offline models they are honestly INCONCLUSIVE
-and say how many models a verdict needs (hub: ``pytest claims/ --panel hub --device cuda -k wv_wo``).
+and say how many models a verdict needs (hub: ``pytest claims/ --claims-panel hub --claims-device cuda -k wv_wo``).
 """
 
 from __future__ import annotations

@@ -162,7 +162,9 @@ class MeasurementCache:
         if key not in self.session:
             arrays = self.get(payload)
             if arrays is None:
-                arrays = {k: np.asarray(v) for k, v in compute().items()}
+                from lmclaims import progress
+                with progress.step(f"computing {payload['derived']} (derived measurement, cached afterwards)"):
+                    arrays = {k: np.asarray(v) for k, v in compute().items()}
                 if not arrays:
                     raise ValueError(f"derived measurement {payload['derived']!r} computed no arrays")
                 self.put(payload, arrays)

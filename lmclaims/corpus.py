@@ -1,7 +1,10 @@
 """The pinned text corpus: the independent unit of every bootstrap.
 
-``fixtures/corpus/lmclaims-corpus-v1.jsonl`` holds one JSON object per text (id, kind, domain,
-source, split, text). ``load_corpus`` verifies it and returns a ``Corpus`` whose ``sha256`` is
+``lmclaims/data/corpus/lmclaims-corpus-v1.jsonl`` (package data) holds one JSON object per text (id,
+kind, domain, source, split, text). A user's own texts (``--claims-corpus PATH``) are either such a
+JSONL file (``.jsonl``; only ``id`` and ``text`` are required, ``split`` defaults to ``eval``) or a
+plain-text file: one text per blank-line-separated block when the file has a blank line, else one
+text per line (ids ``<file stem>-0001``...). ``load_corpus`` verifies it and returns a ``Corpus`` whose ``sha256`` is
 recorded in every cached measurement and every report. ``Corpus.view`` selects texts (by split and
 count) without changing their identity: a ``CorpusView`` hash covers the chosen ids and the
 token window, so two views of the same texts share cache entries and different ones never do.
@@ -10,11 +13,13 @@ token window, so two views of the same texts share cache entries and different o
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-CORPUS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "corpus"
+CORPUS_DIR = Path(str(importlib.resources.files("lmclaims") / "data" / "corpus"))
 DEFAULT_CORPUS = CORPUS_DIR / "lmclaims-corpus-v1.jsonl"
 
 
@@ -120,17 +125,52 @@ def corpus_from_texts(texts: list[str], name: str = "inline") -> Corpus:
                   ("eval",) * n, hashlib.sha256(blob).hexdigest(), "inline")
 
 
+def plain_texts(raw: str) -> list[str]:
+    """Texts of a plain-text corpus file: blank-line-separated blocks if there is a blank line, else lines.
+
+    >>> plain_texts("one\\ntwo\\n")
+    ['one', 'two']
+    >>> plain_texts("a first\\ntext\\n\\n\\nthe second\\n")
+    ['a first\\ntext', 'the second']
+    """
+    lines = raw.splitlines()
+    body = "\n".join(lines).strip("\n")
+    if re.search(r"\n[ \t]*\n", body):
+        return [b.strip("\n") for b in re.split(r"\n[ \t]*\n", body) if b.strip()]
+    return [ln for ln in lines if ln.strip()]
+
+
+def _origin(path: Path) -> str:
+    try:
+        return str(path.relative_to(CORPUS_DIR.parents[2]))       # lmclaims/data/corpus/...
+    except ValueError:
+        return str(path)
+
+
 def load_corpus(path: str | Path = DEFAULT_CORPUS) -> Corpus:
+    """A corpus file: JSONL (``.jsonl``) or plain text (see the module docstring); sha256 of its bytes."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"corpus file {path} not found")
+    if path.is_dir():
+        raise CorpusError(f"corpus {path} is a directory; give a .jsonl file or a plain-text file")
     raw = path.read_bytes()
     try:
-        lines = raw.decode("utf-8").splitlines()
+        decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CorpusError(f"corpus {path}: not UTF-8 ({exc})") from None
+    sha = hashlib.sha256(raw).hexdigest()
+    if path.suffix != ".jsonl":
+        texts = plain_texts(decoded)
+        if not texts:
+            raise EmptyCorpus(f"corpus {path} has no texts")
+        ids = [f"{path.stem}-{i + 1:04d}" for i in range(len(texts))]
+        check_texts(ids, texts, str(path))
+        n = len(texts)
+        return Corpus(name=path.stem, ids=tuple(ids), texts=tuple(texts), kinds=("prose",) * n,
+                      splits=("eval",) * n, sha256=sha, origin=_origin(path))
     rows = []
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(decoded.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -149,5 +189,5 @@ def load_corpus(path: str | Path = DEFAULT_CORPUS) -> Corpus:
     return Corpus(
         name=path.stem, ids=tuple(r["id"] for r in rows), texts=tuple(r["text"] for r in rows),
         kinds=tuple(r.get("kind", "prose") for r in rows), splits=tuple(r.get("split", "eval") for r in rows),
-        sha256=hashlib.sha256(raw).hexdigest(), origin=str(path.relative_to(path.parents[2])) if len(path.parents) > 2 else str(path),
+        sha256=sha, origin=_origin(path),
     )

@@ -73,6 +73,9 @@ FAMILIES_KEY = pytest.StashKey[FamilyCounter]()
 
 __all__ = ["ClaimSpec", "VerdictRecorder", "claims_settings", "get_settings", "verdict"]
 
+#: the measurement half (model/corpus/measure fixtures, model options, sharding), registered with this plugin
+pytest_plugins = ["lmclaims.pytest_plugin.measurement"]
+
 
 def get_settings(config: pytest.Config) -> ClaimSettings:
     """The run's statistical settings (for conftest fixtures, e.g. to cap texts at ``max_texts``)."""

@@ -97,7 +97,7 @@ class Measured:
 def quick(scenario: Scenario) -> Scenario:
     """The same design at fewer simulations, under its own name, for the default test run.
 
-    A scenario whose full simulation takes minutes runs under ``--runslow``; its quick twin (built by
+    A scenario whose full simulation takes minutes runs under ``--claims-runslow``; its quick twin (built by
     the same factory with a small ``n_sim``) runs by default. Its bound is wider (3 MC SE at fewer
     sims) but still far below the failures calibration exists to catch (12-100% false decisions).
     """

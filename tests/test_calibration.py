@@ -43,7 +43,7 @@ def measured(name: str) -> Measured:
 
 
 # Scenarios whose full simulation takes > 20 s on the 2-core machine (seconds measured 2026-12-07,
-# standalone; `python tests/test_calibration.py` prints each one's time) run under --runslow. Each
+# standalone; `python tests/test_calibration.py` prints each one's time) run under --claims-runslow. Each
 # of them that is the only design of its helper has a "(quick, N sims)" twin that runs by default,
 # so the default run still simulates every shipped helper in both directions
 # (test_every_helper_is_simulated_by_default).
@@ -86,11 +86,11 @@ def test_every_helper_has_a_scenario():
 
 
 def test_every_helper_is_simulated_by_default():
-    """--runslow only adds designs: each helper (and each combination rule) keeps a default scenario."""
+    """--claims-runslow only adds designs: each helper (and each combination rule) keeps a default scenario."""
     assert SLOW <= set(SCENARIOS), f"SLOW names unknown scenarios: {sorted(SLOW - set(SCENARIOS))}"
     everything = {s.helper for s in SCENARIOS.values()}
     by_default = {s.helper for n, s in SCENARIOS.items() if n not in SLOW}
-    assert everything <= by_default, f"only under --runslow: {sorted(everything - by_default)}"
+    assert everything <= by_default, f"only under --claims-runslow: {sorted(everything - by_default)}"
 
 
 def test_the_bound_is_nominal_plus_three_standard_errors():
@@ -134,7 +134,7 @@ def intro() -> str:
             "decide that direction (a permutation or continuum test shows structure, not its absence), so "
             "the rate must be 0. `tests/test_calibration.py` asserts every rate ≤ nominal + 3 MC SE, "
             "MC SE = √(p(1−p)/sims). Rows whose full simulation takes over 20 s (`SLOW` in "
-            "`tests/test_calibration.py`) are asserted under `pytest tests/ --runslow`; the \"(quick, N sims)\" "
+            "`tests/test_calibration.py`) are asserted under `pytest tests/ --claims-runslow`; the \"(quick, N sims)\" "
             "rows are their default-run twins.")
 
 

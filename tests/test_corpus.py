@@ -1,4 +1,4 @@
-"""Integrity tests for the pinned evaluation corpus fixtures/corpus/lmclaims-corpus-v1.jsonl.
+"""Integrity tests for the pinned evaluation corpus lmclaims/data/corpus/lmclaims-corpus-v1.jsonl.
 
 Token counts use a tokenizer-free proxy, ``len(re.findall(r"\\w+|[^\\w\\s]", text))``:
 one unit per run of word characters and one per punctuation/symbol character.  A
@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS_DIR = ROOT / "fixtures" / "corpus"
+CORPUS_DIR = ROOT / "lmclaims" / "data" / "corpus"
 JSONL = CORPUS_DIR / "lmclaims-corpus-v1.jsonl"
 README = CORPUS_DIR / "README.md"
 

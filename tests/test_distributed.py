@@ -39,7 +39,7 @@ CLAIMS = textwrap.dedent('''
 
 
 def _run(tmp: Path, name: str, *args: str) -> dict:
-    return run_claims(tmp / "claims_toy", tmp / name, "--panel", "synthetic", "--max-tokens", "64", *args,
+    return run_claims(tmp / "claims_toy", tmp / name, "--claims-panel", "synthetic", "--claims-max-tokens", "64", *args,
                       env={"LMCLAIMS_CACHE": str(tmp / "cache")}, timeout=600)
 
 
@@ -48,7 +48,7 @@ def toy(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dist")
     (tmp / "claims_toy").mkdir()
     (tmp / "claims_toy" / "test_toy_claims.py").write_text(CLAIMS)
-    (tmp / "claims_toy" / "conftest.py").write_text("pytest_plugins = ['fixtures.models']\n")
+    (tmp / "claims_toy" / "conftest.py").write_text("pytest_plugins = ['lmclaims.pytest_plugin.measurement']\n")
     return tmp
 
 
@@ -92,7 +92,7 @@ def test_merge_reapplies_correction_over_the_merged_family():
 
 
 def test_shard_option_rejects_bad_values():
-    from fixtures.models import parse_shard
+    from lmclaims.pytest_plugin.measurement import parse_shard
     assert parse_shard("2/4") == (2, 4)
     for bad in ("0/2", "3/2", "x", "1-2"):
         with pytest.raises(pytest.UsageError):

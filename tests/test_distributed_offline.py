@@ -4,7 +4,7 @@ The selection is every claim of the thermodynamics paper that needs a forward pa
 of each offline model, plus its panel-level claims (which read all three models): the per-model
 residual-gain sign and Kleiber-bound claims, and the whole W_V/W_O family. It runs on the real
 GGUF models, the real engine, assertions and plugin. To fit the test suite's budget the token
-window is 32 (``--max-tokens 32``); the verdicts are then not the published run's, but every run
+window is 32 (``--claims-max-tokens 32``); the verdicts are then not the published run's, but every run
 here uses the same window, so they must agree exactly. Each run gets its own empty measurement
 cache, so the parallel and sharded runs measure for themselves rather than read the serial run.
 Every run uses one torch thread (``LMCLAIMS_TORCH_THREADS=1``): CPU results depend on the thread
@@ -19,7 +19,7 @@ from tests.claim_runs import ROOT, canonical, merge, run_claims
 from lmclaims.models.gguf_files import ModelUnavailable, part_paths
 from lmclaims.models.panel import load_panel
 
-SELECTION = ("-k", "heritage_sign or kleiber_bound or wv_wo", "--max-tokens", "32", "--claims-profile", "dev")
+SELECTION = ("-k", "heritage_sign or kleiber_bound or wv_wo", "--claims-max-tokens", "32", "--claims-profile", "dev")
 TARGETS = [str(ROOT / "claims" / f) for f in ("test_thermo_heritage.py", "test_thermo_kleiber.py",
                                                "test_thermo_wv_wo.py")]
 
@@ -35,7 +35,7 @@ def offline_runs(tmp_path_factory):
 
     def run(name: str, *args: str) -> dict:
         out = tmp / name
-        return run_claims(TARGETS[0], out, *TARGETS[1:], *SELECTION, "--measurement-cache", str(tmp / f"cache_{name}"),
+        return run_claims(TARGETS[0], out, *TARGETS[1:], *SELECTION, "--claims-cache", str(tmp / f"cache_{name}"),
                           *args, env={"LMCLAIMS_TORCH_THREADS": "1"}, timeout=1500)
 
     return tmp, run

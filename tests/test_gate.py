@@ -41,11 +41,7 @@ def test_measured(verdict):
                                reason="the claim predicts no sign here", label="sign"), models="m1")
 '''
 
-OPTIONS = '''
-def pytest_addoption(parser):
-    parser.addoption("--max-tokens", type=int, default=128)
-    parser.addoption("--panel", default="offline")
-'''
+OPTIONS = ""      # the plugin's own --claims-panel / --claims-max-tokens are recorded in the settings
 
 
 def _run(pytester, *args):
@@ -116,7 +112,7 @@ def test_key_renamed_fails_the_gate_both_ways(pytester, monkeypatch):
 
 def test_changed_run_setting_is_refused_naming_it(pytester, monkeypatch):
     _setup(pytester, monkeypatch)
-    result = _run(pytester, "--claims-baseline", "base.json", "--max-tokens", "64")
+    result = _run(pytester, "--claims-baseline", "base.json", "--claims-max-tokens", "64")
     assert result.ret == 4                           # pytest.UsageError
     result.stderr.fnmatch_lines(["*other run settings*", "*max_tokens: 128 (baseline) != 64 (this run)*"])
     seed = _run(pytester, "--claims-baseline", "base.json", "--claims-seed", "7")
@@ -150,7 +146,7 @@ def test_update_baseline_keeps_the_verdicts_of_a_test_that_skipped(pytester, mon
 
 def test_update_baseline_refuses_other_settings(pytester, monkeypatch):
     _setup(pytester, monkeypatch)
-    result = _run(pytester, "--claims-baseline", "base.json", "--claims-update-baseline", "--panel", "hub")
+    result = _run(pytester, "--claims-baseline", "base.json", "--claims-update-baseline", "--claims-panel", "hub")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*panel: offline (baseline) != hub (this run)*", "*Delete base.json*"])
 

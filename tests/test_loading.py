@@ -83,8 +83,7 @@ def test_unknown_model_glob_is_an_error_with_suggestions():
 
 
 def test_unknown_model_is_a_skip_with_reason(pytester):
-    """--models naming a model that is not installed gives a skip whose reason has the command."""
-    pytester.makeconftest("pytest_plugins = ['fixtures.models']")
+    """--claims-models naming a model that is not installed gives a skip whose reason has the command."""
     pytester.makepyfile(textwrap.dedent("""
         def test_needs_model(model):
             assert model is not None
@@ -112,7 +111,7 @@ def test_unknown_model_is_a_skip_with_reason(pytester):
     import os
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     pytester.syspathinsert(root)
-    res = pytester.runpytest(f"--panel={panel}", "-rs", "-p", "no:cacheprovider")
+    res = pytester.runpytest(f"--claims-panel={panel}", "-rs", "-p", "no:cacheprovider")
     res.assert_outcomes(skipped=1)
     res.stdout.fnmatch_lines(["*ghost*pip install --no-deps ghost-weights==9.9*"])
 

@@ -1,4 +1,4 @@
-"""Consistency checks of the hub panel (fixtures/panels/hub.toml). Nothing is downloaded.
+"""Consistency checks of the hub panel (lmclaims/data/panels/hub.toml). Nothing is downloaded.
 
 The geometry itself (layers, widths, vocab, params) can only be confirmed against the hub; these tests
 catch typos and broken cross-references, and that the panel covers the models the seeds name.

@@ -207,7 +207,7 @@ def _meta(request):
                 "complete", "incomplete_reason", "drift", "suite", "measurements"):
         assert key in doc
     assert doc["models"] == {"m1": {"name": "m1", "n_layers": 30}} and doc["corpus"]["hash"] == "abc"
-    assert doc["run"] == {"panel": None, "device": None, "dtype": None}
+    assert doc["run"] == {"panel": "offline", "device": "auto", "dtype": "float32"}
     assert "torch" in doc["environment"] and doc["profile"]["max_texts"] == 64
     assert "--claims-n-resamples 999" in doc["verdicts"][0]["command"]
 

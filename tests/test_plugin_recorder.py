@@ -128,27 +128,19 @@ def test_b(verdict):
 
 
 def test_run_settings_recorded_and_in_every_command(pytester):
-    pytester.makeconftest('''
-def pytest_addoption(parser):
-    parser.addoption("--panel", default="offline")
-    parser.addoption("--models", default=None)
-    parser.addoption("--max-tokens", type=int, default=128)
-    parser.addoption("--runslow", action="store_true", default=False)
-    parser.addoption("--device", default="auto")
-    parser.addoption("--dtype", default="float32")
-''')
     pytester.makepyfile(test_fam=FAMILIES)
-    _, doc = _run(pytester, "-k", "test_published", "--max-tokens", "64", "--models", "m*", "--runslow",
-                  "--dtype", "bfloat16", "--claims-profile", "ci")
+    _, doc = _run(pytester, "-k", "test_published", "--claims-panel", "synthetic", "--claims-max-tokens", "64",
+                  "--claims-models", "synthetic-*", "--claims-runslow", "--claims-dtype", "bfloat16",
+                  "--claims-profile", "ci")
     s = doc["settings"]
     assert {k: s[k] for k in ("panel", "models", "max_tokens", "runslow", "device", "dtype", "profile", "seed",
                               "n_resamples", "correction", "max_texts")} == {
-        "panel": "offline", "models": "m*", "max_tokens": 64, "runslow": True, "device": "auto", "dtype": "bfloat16",
+        "panel": "synthetic", "models": "synthetic-*", "max_tokens": 64, "runslow": True, "device": "auto", "dtype": "bfloat16",
         "profile": "ci", "seed": 20261124, "n_resamples": 4999, "correction": "holm", "max_texts": 64}
     assert set(s) >= {"threads", "corpus_sha256"} and doc["complete"] is True and doc["incomplete_reason"] is None
     command = doc["verdicts"][0]["command"]
-    for part in ("--claims-profile ci", "--claims-seed 20261124", "--max-tokens 64", "--models 'm*'", "--runslow",
-                 "--dtype bfloat16", "--panel offline", "--device auto"):
+    for part in ("--claims-profile ci", "--claims-seed 20261124", "--claims-max-tokens 64", "--claims-models 'synthetic-*'",
+                 "--claims-runslow", "--claims-dtype bfloat16", "--claims-panel synthetic", "--claims-device auto"):
         assert part in command, (part, command)
 
 

@@ -94,11 +94,11 @@ def test_papers_registry_covers_every_seed():
 
 
 def test_skip_command_adds_the_options_the_reason_names():
-    flags = run_flags([{"command": "pytest 'claims/t.py::x[m]' --claims-seed 1 --panel offline"}])
-    assert flags == ["--claims-seed", "1", "--panel", "offline"]
-    assert command_for("claims/t.py::y", "model not in panel 'offline' (use --panel full)", flags) == \
-        "pytest claims/t.py::y --claims-seed 1 --panel full"
-    assert command_for("t.py::z", "slow: pass --runslow", []) == "pytest t.py::z --runslow"
+    flags = run_flags([{"command": "pytest 'claims/t.py::x[m]' --claims-seed 1 --claims-panel offline"}])
+    assert flags == ["--claims-seed", "1", "--claims-panel", "offline"]
+    assert command_for("claims/t.py::y", "model not in panel 'offline' (use --claims-panel full)", flags) == \
+        "pytest claims/t.py::y --claims-seed 1 --claims-panel full"
+    assert command_for("t.py::z", "slow: pass --claims-runslow", []) == "pytest t.py::z --claims-runslow"
 
 
 def test_compare_reports_kinds():

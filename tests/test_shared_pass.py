@@ -1,4 +1,4 @@
-"""One forward pass per model across claim modules (fixtures/shared_pass.py).
+"""One forward pass per model across claim modules (lmclaims/pytest_plugin/shared_pass.py).
 
 A toy pair of claim modules over a synthetic model: ``test_a.py`` measures the residual norms on
 the default view; ``test_b.py`` declares, and later measures, the lens geometry there. With both
@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from fixtures.shared_pass import SharedPass, default_view_probes, modules_by_model
+from lmclaims.pytest_plugin.shared_pass import SharedPass, default_view_probes, modules_by_model
 
 pytest_plugins = ["pytester"]
 
@@ -36,7 +36,7 @@ TEST_A = textwrap.dedent("""
 
 TEST_B = textwrap.dedent("""
     import json, os
-    from fixtures.shared_pass import default_view_probes
+    from lmclaims.pytest_plugin.shared_pass import default_view_probes
     from lmclaims.probes.lens import LensGeometry
 
     @default_view_probes("test_b.py")
@@ -58,7 +58,7 @@ def _run(pytester, monkeypatch, *args):
     monkeypatch.setenv("SHARED_LOG", str(log))
     monkeypatch.setenv("LMCLAIMS_CACHE", str(pytester.path / "cache"))
     monkeypatch.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    res = pytester.runpytest_subprocess("--panel", "synthetic", "--models", "synthetic-llama", "--max-tokens", "32",
+    res = pytester.runpytest_subprocess("--claims-panel", "synthetic", "--claims-models", "synthetic-llama", "--claims-max-tokens", "32",
                                         "-p", "no:cacheprovider", "--claims-report-dir", str(pytester.path / "r"),
                                         *args)
     assert res.ret == 0, res.stdout.str()[-2000:]
@@ -67,25 +67,24 @@ def _run(pytester, monkeypatch, *args):
 
 @pytest.fixture
 def toy(pytester):
-    pytester.makeconftest("pytest_plugins = ['fixtures.models']")
     pytester.makepyfile(test_a=TEST_A, test_b=TEST_B)
     pytester.syspathinsert(ROOT)
     return pytester
 
 
 def test_declared_probes_ride_on_the_first_default_view_pass(toy, monkeypatch):
-    a, b = _run(toy, monkeypatch, "--measurement-cache", str(toy.path / "c1"))
+    a, b = _run(toy, monkeypatch, "--claims-cache", str(toy.path / "c1"))
     assert a["a"] == ["residual_norms", "lens_geometry"]            # one pass computed both
     assert b["b_hits"] == ["lens_geometry"] and b["b_computed"].count("lens_geometry") == 1
 
 
 def test_unselected_module_adds_nothing(toy, monkeypatch):
-    (a,) = _run(toy, monkeypatch, "test_a.py", "--measurement-cache", str(toy.path / "c2"))
+    (a,) = _run(toy, monkeypatch, "test_a.py", "--claims-cache", str(toy.path / "c2"))
     assert a["a"] == ["residual_norms"]
 
 
 def test_cache_off_shares_nothing(toy, monkeypatch):
-    a, b = _run(toy, monkeypatch, "--no-measurement-cache")
+    a, b = _run(toy, monkeypatch, "--claims-no-cache")
     assert a["a"] == ["residual_norms"] and b["b_hits"] == []
 
 

@@ -1,4 +1,4 @@
-"""Synthetic models: deterministic, non-trivial, and described truthfully by fixtures/panels/synthetic.toml."""
+"""Synthetic models: deterministic, non-trivial, and described truthfully by lmclaims/data/panels/synthetic.toml."""
 
 from __future__ import annotations
 

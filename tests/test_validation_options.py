@@ -39,7 +39,6 @@ config = { num_key_value_heads = 2 }
 @pytest.fixture()
 def run(pytester, tmp_path, monkeypatch):
     monkeypatch.setenv("LMCLAIMS_CACHE", str(tmp_path / "cache"))
-    pytester.makeconftest("pytest_plugins = ['fixtures.models']")
     pytester.makepyfile(test_x="def test_needs_model(model):\n    assert model.adapter.n_layers >= 1\n")
     pytester.syspathinsert(ROOT)
 
@@ -58,34 +57,34 @@ def usage_error(res, *fragments):
 
 @pytest.mark.parametrize("value", ["-5", "0", "1"])
 def test_max_tokens_must_be_at_least_two(run, value):
-    usage_error(run("--panel", "synthetic", "--models", "synthetic-llama", f"--max-tokens={value}"), "--max-tokens")
+    usage_error(run("--claims-panel", "synthetic", "--claims-models", "synthetic-llama", f"--claims-max-tokens={value}"), "--claims-max-tokens")
 
 
 def test_dtype_outside_the_allowed_set(run):
-    usage_error(run("--panel", "synthetic", "--dtype", "int8"), "--dtype", "'int8'", "bfloat16")
+    usage_error(run("--claims-panel", "synthetic", "--claims-dtype", "int8"), "--claims-dtype", "'int8'", "bfloat16")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_without_cuda_is_a_usage_error_not_an_all_skipped_run(run):
-    usage_error(run("--panel", "synthetic", "--device", "cuda"), "--device cuda", "no CUDA device")
+    usage_error(run("--claims-panel", "synthetic", "--claims-device", "cuda"), "--claims-device cuda", "no CUDA device")
 
 
 def test_nonsense_device(run):
-    usage_error(run("--panel", "synthetic", "--device", "gpu7"), "--device 'gpu7'")
+    usage_error(run("--claims-panel", "synthetic", "--claims-device", "gpu7"), "--claims-device 'gpu7'")
 
 
 def test_models_matching_nothing_suggests_close_names(run):
-    usage_error(run("--panel", "offline", "--models", "smollm"), "--models", "did you mean smollm2-135m-instruct")
+    usage_error(run("--claims-panel", "offline", "--claims-models", "smollm"), "--claims-models", "did you mean smollm2-135m-instruct")
 
 
 def test_unknown_panel_suggests_close_names(run):
-    usage_error(run("--panel", "synthtic"), "--panel", "did you mean synthetic")
+    usage_error(run("--claims-panel", "synthtic"), "--claims-panel", "did you mean synthetic")
 
 
 def test_toml_syntax_error_names_the_file(run, tmp_path):
     bad = tmp_path / "broken.toml"
     bad.write_text(GOOD_ENTRY.replace('lab = "synthetic"', 'lab = synthetic'))
-    usage_error(run(f"--panel={bad}"), str(bad), "TOML syntax error", "line 4")
+    usage_error(run(f"--claims-panel={bad}"), str(bad), "TOML syntax error", "line 4")
 
 
 @pytest.mark.parametrize("edit, field", [
@@ -101,20 +100,20 @@ def test_toml_syntax_error_names_the_file(run, tmp_path):
 def test_panel_field_errors_name_file_and_field(run, tmp_path, edit, field):
     bad = tmp_path / "panel.toml"
     bad.write_text(edit(GOOD_ENTRY))
-    usage_error(run(f"--panel={bad}"), str(bad), field)
+    usage_error(run(f"--claims-panel={bad}"), str(bad), field)
 
 
 def test_good_panel_file_runs(run, tmp_path):
     good = tmp_path / "panel.toml"
     good.write_text(GOOD_ENTRY)
-    run(f"--panel={good}").assert_outcomes(passed=1)
+    run(f"--claims-panel={good}").assert_outcomes(passed=1)
 
 
 def test_panel_geometry_that_disagrees_with_the_model_errors_every_test(run, tmp_path):
     """d_model = 999 (the loaded model has 64) must not feed a regression: the tests error, naming the field."""
     bad = tmp_path / "panel.toml"
     bad.write_text(GOOD_ENTRY.replace("d_model = 64", "d_model = 999"))
-    res = run(f"--panel={bad}")
+    res = run(f"--claims-panel={bad}")
     res.assert_outcomes(errors=1)
     res.stdout.fnmatch_lines(["*PanelMismatch*d_model = 999 in the panel, 64 in the loaded model*"])
 
@@ -122,4 +121,4 @@ def test_panel_geometry_that_disagrees_with_the_model_errors_every_test(run, tmp
 def test_measurement_cache_that_is_a_file(run, tmp_path):
     f = tmp_path / "cachefile"
     f.write_text("x")
-    usage_error(run("--panel", "synthetic", f"--measurement-cache={f}"), "--measurement-cache", "not a directory")
+    usage_error(run("--claims-panel", "synthetic", f"--claims-cache={f}"), "--claims-cache", "not a directory")

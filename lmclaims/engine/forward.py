@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from lmclaims import progress as progress_lines
 from lmclaims.cache import MeasurementCache, NonFiniteMeasurement, check_finite
 from lmclaims.corpus import CorpusView, EmptyCorpus
 from lmclaims.engine.interventions import Intervention, NoIntervention, current_text_ids
@@ -218,7 +219,9 @@ def _measure(lm, view: CorpusView, probes: list, *, intervention: Intervention |
     pad = 0
     desc = f"{lm.name}: {', '.join(p.name for p, _ in todo)}"
     calls = [None] * lm.adapter.n_layers if any(getattr(a, "needs_block_calls", False) for _, a, _ in accs) else None
-    with capture_residual(lm.adapter, calls) as store, intervention.hooks(lm.adapter):
+    step = progress_lines.step(f"{lm.name}: measuring {', '.join(p.name for p, _ in todo)} on {len(view)} texts"
+                               + ("" if isinstance(intervention, NoIntervention) else f" under {intervention.describe()}"))
+    with step, capture_residual(lm.adapter, calls) as store, intervention.hooks(lm.adapter):
         for g in tqdm(groups, desc=desc, disable=progress is False if progress is not None else None, leave=False):
             T = max(lengths[i] for i in g)
             inp = torch.full((len(g), T), pad, dtype=torch.long)

@@ -97,16 +97,24 @@ def _content_digest(path: Path) -> str:
     return sha256_file(target)
 
 
+_DIGESTS: dict = {}      # (files' names, sizes, mtimes) -> digest: one hash per process and unchanged files
+
+
 def weights_digest(directory: str | Path) -> str | None:
     """sha256 over (relative name, content sha256) of the weight files under ``directory``; None if none."""
     directory = Path(directory)
     weights = [p for p in sorted(directory.rglob("*")) if p.name.endswith(WEIGHT_SUFFIXES) and p.is_file()]
     if not weights:
         return None
+    stat = tuple((str(p.relative_to(directory)), str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns)
+                 for p in weights)
+    if stat in _DIGESTS:
+        return _DIGESTS[stat]
     h = hashlib.sha256()
     for p in weights:
         h.update(f"{p.relative_to(directory)}\0{_content_digest(p)}\n".encode())
-    return h.hexdigest()
+    _DIGESTS[stat] = h.hexdigest()
+    return _DIGESTS[stat]
 
 
 def tokenizer_digest(tok) -> str:

@@ -113,10 +113,50 @@ def _check(path: Path, entry: PanelEntry, *, remember: bool = True) -> None:
         pass
 
 
+def local_gguf_digest(path: Path) -> tuple[int, str]:
+    """(size, sha256) of a local GGUF file; the hash is remembered by path, size and mtime (a 1 GB
+    file costs ~2.5 s to hash once on a 2-core machine)."""
+    path = Path(path).resolve()
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ModelUnavailable(f"GGUF file {path}: {exc}") from None
+    stamp = _verified_stamp(path)
+    ident = {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    try:
+        doc = json.loads(stamp.read_text())
+        if {k: doc.get(k) for k in ident} == ident and isinstance(doc.get("sha256"), str):
+            return st.st_size, doc["sha256"]
+    except (OSError, ValueError):
+        pass
+    sha = _sha256(path)
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(json.dumps({**ident, "sha256": sha}))
+    except OSError:
+        pass
+    return st.st_size, sha
+
+
+def _local_file(entry: PanelEntry) -> Path:
+    """A panel entry's local GGUF file (``[model.gguf] path``), checked against its size/sha256 when given."""
+    path = Path(entry.gguf["path"]).expanduser()
+    if not path.is_file():
+        raise ModelUnavailable(f"{entry.name}: local GGUF file {path} does not exist; {entry.install_command}")
+    if entry.gguf.get("sha256"):
+        size, sha = local_gguf_digest(path)
+        if sha != entry.gguf["sha256"] or ("size" in entry.gguf and size != int(entry.gguf["size"])):
+            raise CorruptModel(f"{entry.name}: {path} has sha256 {sha} ({size} bytes); the panel expects "
+                               f"{entry.gguf['sha256']} — the file changed since it was named")
+    return path
+
+
 def gguf_file(entry: PanelEntry) -> Path:
-    """Path of the verified, assembled GGUF file of ``entry``."""
+    """Path of the verified, assembled GGUF file of ``entry`` (or its local file)."""
     if entry.source != "gguf":
         raise ValueError(f"{entry.name} is not a GGUF entry")
+    if "path" in entry.gguf:
+        return _local_file(entry)
     parts = part_paths(entry)
     if len(parts) == 1 and parts[0].name == entry.gguf["file"]:
         _check(parts[0], entry)

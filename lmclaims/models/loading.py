@@ -62,7 +62,7 @@ def resolve_device(device: str | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ModelUnavailable(f"--device {device} requested but torch {torch.__version__} sees no CUDA device "
+        raise ModelUnavailable(f"--claims-device {device} requested but torch {torch.__version__} sees no CUDA device "
                                "(a CPU build of torch? install the CUDA build matching your driver)")
     return dev
 
@@ -91,14 +91,25 @@ def _versions() -> dict:
 
 
 def fingerprint(entry: PanelEntry) -> str:
-    """Stable identity hash of what ``entry`` loads (not of the process that loads it)."""
+    """Stable identity hash of what ``entry`` loads (not of the process that loads it, nor of where the
+    files lie): the GGUF sha256 (a local file's is computed), a local directory's weight-file digest,
+    a hub id + revision, the synthetic recipe, or a registered source's parameters."""
     if entry.source == "gguf":
-        ident = {"gguf_sha256": entry.gguf["sha256"], **_versions()}
+        sha = entry.gguf.get("sha256")
+        if not sha:
+            from lmclaims.models.gguf_files import local_gguf_digest
+            sha = local_gguf_digest(Path(entry.gguf["path"]).expanduser())[1]
+        ident = {"gguf_sha256": sha, **_versions()}
+    elif entry.source == "hub" and Path(entry.hub["id"]).expanduser().is_dir():
+        ident = {"local_weights": digests.weights_digest(Path(entry.hub["id"]).expanduser())}
     elif entry.source == "hub":
         ident = {"hub": entry.hub["id"], "revision": entry.hub.get("revision") or "main"}
-    else:
+    elif entry.source == "synthetic":
         ident = {"synthetic": entry.synthetic, "torch": torch.__version__.split("+")[0], **_versions()}
-    blob = json.dumps(ident, sort_keys=True).encode()
+    else:
+        params = {k: v for k, v in (entry.extra or {}).items() if k not in ("infer", "spec")}
+        ident = {"source": entry.source, "extra": params}
+    blob = json.dumps(ident, sort_keys=True, default=str).encode()
     return f"{entry.name}@{hashlib.sha256(blob).hexdigest()[:16]}"
 
 
@@ -231,6 +242,8 @@ def _load_gguf(entry: PanelEntry, fp: str):
             if os.access(cached.parent, os.W_OK):
                 shutil.rmtree(cached, ignore_errors=True)
     path = gguf_file(entry)
+    from lmclaims import progress
+    progress.say(f"{entry.name}: dequantising {path.name} to fp32 (once; the result is cached)")
     try:
         with one_gguf_parse():
             tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
@@ -322,7 +335,13 @@ def load_model(entry: PanelEntry, *, device: str | torch.device | None = "auto",
         model, tok = build_synthetic(syn["model_type"], seed=int(syn.get("seed", 0)), config=syn.get("config"))
         info = {"weights_from": "synthetic (from_config, seeded)"}
     else:
-        raise ValueError(f"{entry.name}: unknown source {entry.source!r}")
+        from lmclaims.models.sources import get_source
+        model, tok, info = get_source(entry.source)(entry, dtype=dt, trust_remote_code=trust_remote_code)
+        info = dict(info or {})
+    if (entry.extra or {}).get("infer"):      # a --claims-model: metadata read from what loaded
+        from dataclasses import replace
+        from lmclaims.models.cli_models import infer_metadata
+        entry = replace(entry, **infer_metadata(entry, model, tok))
     if entry.device_map and entry.source == "hub":
         # accelerate placed the layers; inputs go to the device of the embedding
         model = model.eval()
@@ -336,8 +355,10 @@ def load_model(entry: PanelEntry, *, device: str | torch.device | None = "auto",
         raise PanelMismatch(f"{entry.name}: panel says {entry.layers} layers, the adapter found {adapter.n_layers} blocks")
     if entry.source == "hub":
         weights = hub_weights_digest(entry) or getattr(model.config, "_commit_hash", None)
-    else:
+    elif entry.source in ("gguf", "synthetic"):
         weights = None    # GGUF sha256 / synthetic recipe are already in the identity
+    else:
+        weights = info.get("weights_digest")
     info["weights_digest"] = weights
     lfp = loaded_fingerprint(entry, fp, tok, weights)
     return LoadedModel(entry=entry, model=model, tokenizer=tok, adapter=adapter, fingerprint=lfp, device=dev,

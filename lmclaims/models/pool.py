@@ -13,6 +13,7 @@ import logging
 
 import torch
 
+from lmclaims import progress
 from lmclaims.models.loading import CorruptModel, LoadedModel, ModelUnavailable, PanelMismatch, load_model
 from lmclaims.models.panel import PanelEntry
 
@@ -35,9 +36,11 @@ class ModelPool:
         if name not in self.entries:
             raise ModelUnavailable(f"model {name!r} is not in the active panel ({', '.join(self.entries)})")
         self.release()
+        entry = self.entries[name]
         try:
-            lm = load_model(self.entries[name], device=self.device, dtype=self.dtype,
-                            trust_remote_code=self.trust_remote_code)
+            with progress.step(f"{name}: loading ({entry.source})"):
+                lm = load_model(entry, device=self.device, dtype=self.dtype,
+                                trust_remote_code=self.trust_remote_code)
         except (ModelUnavailable, CorruptModel, PanelMismatch) as exc:
             self.failures[name] = exc
             raise

@@ -3,7 +3,7 @@
 Every supported family gets a 2–3 layer model with d_model 64 and 4 attention heads (GQA 4 query
 heads / 2 kv heads where the family has it), built deterministically from ``seed``. These are the
 models the suite's own tests run on (the tuned-lens ``tests/conftest.py`` idea), and the models of
-the ``synthetic`` panel (``fixtures/panels/synthetic.toml``).
+the ``synthetic`` panel (``lmclaims/data/panels/synthetic.toml``).
 
 Weights. HF initialisers use std 0.02, which makes attention nearly uniform and every block close to
 the identity: tests on such models pass for the wrong reasons. ``build_synthetic`` therefore

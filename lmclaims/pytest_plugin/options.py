@@ -13,10 +13,6 @@ from lmclaims.stats.profiles import DEFAULT_SEED, ClaimSettings, default_profile
 SETTINGS_KEY = pytest.StashKey[ClaimSettings]()
 RUN_SETTINGS_KEY = pytest.StashKey["RunSettings"]()
 
-#: options owned by other parts of lmclaims (conftest.py); read when they exist, else None
-RUN_OPTIONS = ("panel", "device", "dtype")
-
-
 def addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lmclaims", "lmclaims: statistical claims")
     group.addoption("--claims-profile", default=None, choices=None,
@@ -81,17 +77,13 @@ def _writable(directory: Path, what: str) -> None:
         raise pytest.UsageError(f"{what} {directory} is not writable: {exc}") from None
 
 
-def run_option(config: pytest.Config, name: str):
-    """Value of an option another plugin/conftest defines (``--panel``...), or None if absent."""
-    return config.getoption(name, default=None)
-
-
 def header_line(config: pytest.Config) -> str:
     s = config.stash[SETTINGS_KEY]
     parts = [f"profile={s.profile}", f"seed={s.seed}", f"n_resamples={s.n_resamples}",
              f"confidence={s.confidence_level:g}", f"correction={s.correction}", f"method={s.method}",
              f"max_texts={s.max_texts}"]
-    panel = run_option(config, "panel")
+    run = config.stash.get(RUN_SETTINGS_KEY, None)
+    panel = run.panel if run is not None else None
     if panel is not None:
         parts.append(f"panel={panel}")
     if config.getoption("claims_strict"):

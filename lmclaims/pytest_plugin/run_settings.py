@@ -1,8 +1,9 @@
 """``RunSettings``: every run setting that can change a number, recorded once per run.
 
-Built at configure time from the command line (``--panel``, ``--models``, ``--max-tokens``,
-``--runslow``, ``--device``, ``--dtype`` belong to ``fixtures/models.py`` and are read with
-``config.getoption(name, default=None)``; the ``--claims-*`` options to this plugin) and the
+Built at configure time from the command line (``--claims-panel``, ``--claims-models``,
+``--claims-model``, ``--claims-max-tokens``, ``--claims-runslow``, ``--claims-device``, ``--claims-dtype``,
+``--claims-corpus`` of :mod:`lmclaims.pytest_plugin.model_options`, read with
+``config.getoption(name, default=None)``; the statistical ``--claims-*`` options) and the
 environment (``LMCLAIMS_TORCH_THREADS``). It is written to claims.json (``"settings"``), to the
 baseline file, and rebuilt into every verdict's reproduce ``command``. The baseline gate refuses
 to compare two runs whose settings differ (:func:`differences`): a drift caused by a changed
@@ -14,7 +15,7 @@ window, panel or thread count must not look like a change in the model.
 >>> differences(a.to_dict(), {**a.to_dict(), "max_tokens": 256})
 ['max_tokens: 128 (baseline) != 256 (this run)']
 >>> a.command_args()
-['--claims-profile', 'ci', '--claims-seed', '1', '--claims-n-resamples', '4999', '--panel', 'offline', '--max-tokens', '128']
+['--claims-profile', 'ci', '--claims-seed', '1', '--claims-n-resamples', '4999', '--claims-panel', 'offline', '--claims-max-tokens', '128']
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ THREADS_ENV = "LMCLAIMS_TORCH_THREADS"
 class RunSettings:
     """The settings of one run (None: the option does not exist in this run, or is unknown).
 
-    panel, models : ``--panel`` and ``--models`` (the model selection changes family sizes, hence levels).
-    max_tokens : ``--max-tokens`` (token window per text).
+    panel, models : ``--claims-panel`` and ``--claims-models`` (the model selection changes family sizes,
+        hence levels); ``--claims-model`` specs are listed in ``models``.
+    max_tokens : ``--claims-max-tokens`` (token window per text).
     max_texts, profile, seed, n_resamples, correction : the statistical profile as used.
     threads : torch intra-op threads (``LMCLAIMS_TORCH_THREADS`` when set, else torch's count when
         torch is loaded); CPU results depend on it in the last bits.
-    runslow, device, dtype : ``--runslow``, ``--device``, ``--dtype``.
-    corpus_sha256 : sha256 of the corpus file when known.
+    runslow, device, dtype : ``--claims-runslow``, ``--claims-device``, ``--claims-dtype``.
+    corpus_sha256 : sha256 of the corpus file in use (the pinned one or ``--claims-corpus``).
     """
 
     panel: str | None = None
@@ -76,10 +78,10 @@ class RunSettings:
             args += ["--claims-correction", self.correction]
         for name, value in (("panel", self.panel), ("models", self.models), ("max-tokens", self.max_tokens),
                             ("device", self.device), ("dtype", self.dtype)):
-            if value is not None:
-                args += [f"--{name}", str(value)]
+            if value is not None and not (name == "panel" and value == "command-line"):
+                args += [f"--claims-{name}", str(value)]
         if self.runslow:
-            args.append("--runslow")
+            args.append("--claims-runslow")
         return args
 
     def command(self, nodeid: str) -> str:
@@ -115,13 +117,18 @@ def _threads(config: pytest.Config) -> int | None:
             raise pytest.UsageError(f"{THREADS_ENV}={fixed!r} is not a positive integer")
         return n
     workers = config.getoption("numprocesses", default=None)
-    if isinstance(workers, int) and workers > 0:       # fixtures.models.share_cpu_threads under xdist
+    if isinstance(workers, int) and workers > 0:       # model_options.share_cpu_threads under xdist
         return max(1, (os.cpu_count() or 1) // workers)
     torch = sys.modules.get("torch")                    # never import torch here
     return int(torch.get_num_threads()) if torch is not None else None
 
 
-def _corpus_sha256() -> str | None:
+def _corpus_sha256(config: pytest.Config) -> str | None:
+    """sha256 of the run's corpus (``--claims-corpus`` or the pinned one)."""
+    from lmclaims.pytest_plugin.measurement import CORPUS_KEY
+    corpus = config.stash.get(CORPUS_KEY, None)
+    if corpus is not None:
+        return corpus.sha256
     try:
         from lmclaims.corpus import DEFAULT_CORPUS
         return hashlib.sha256(DEFAULT_CORPUS.read_bytes()).hexdigest()
@@ -135,12 +142,18 @@ def _option(config: pytest.Config, name: str):
 
 def from_config(config: pytest.Config, stats: ClaimSettings) -> RunSettings:
     """The run's settings from its options (call after every plugin's ``pytest_configure``)."""
-    max_tokens = _option(config, "max_tokens")
+    max_tokens = _option(config, "claims_max_tokens")
     if max_tokens is not None and max_tokens < 1:
-        raise pytest.UsageError(f"--max-tokens must be a positive integer, got {max_tokens}")
-    runslow = _option(config, "runslow")
-    return RunSettings(panel=_option(config, "panel"), models=_option(config, "models"), max_tokens=max_tokens,
+        raise pytest.UsageError(f"--claims-max-tokens must be a positive integer, got {max_tokens}")
+    runslow = _option(config, "claims_runslow")
+    models = _option(config, "claims_models")
+    specs = _option(config, "claims_model") or []
+    if specs:
+        models = ";".join(([models] if models else []) + [f"model={s}" for s in specs])
+    from lmclaims.pytest_plugin.model_options import panel_name
+    panel = panel_name(config) if max_tokens is not None else None     # None: measurement options absent
+    return RunSettings(panel=panel, models=models, max_tokens=max_tokens,
                        max_texts=stats.max_texts, profile=stats.profile, seed=stats.seed,
                        n_resamples=stats.n_resamples, correction=stats.correction, threads=_threads(config),
-                       runslow=None if runslow is None else bool(runslow), device=_option(config, "device"),
-                       dtype=_option(config, "dtype"), corpus_sha256=_corpus_sha256())
+                       runslow=None if runslow is None else bool(runslow), device=_option(config, "claims_device"),
+                       dtype=_option(config, "claims_dtype"), corpus_sha256=_corpus_sha256(config))

@@ -13,6 +13,7 @@ reason) and leaves the last complete ``claims.json``/``claims.html`` and the bas
 from __future__ import annotations
 
 import datetime as _dt
+import copy
 import json
 import logging
 import platform
@@ -26,7 +27,7 @@ from lmclaims.paths import code_provenance, versions
 from lmclaims.pytest_plugin import baseline
 from lmclaims.pytest_plugin.collector import RunState
 from lmclaims.pytest_plugin.families import adjusted_verdicts, suite_line
-from lmclaims.pytest_plugin.options import RUN_OPTIONS, RUN_SETTINGS_KEY, SETTINGS_KEY, run_option
+from lmclaims.pytest_plugin.options import RUN_SETTINGS_KEY, SETTINGS_KEY
 from lmclaims.stats.evidence import _jsonable
 
 __all__ = ["adjusted_verdicts", "build", "finish", "report_dir"]
@@ -63,7 +64,7 @@ def build(config: pytest.Config, state: RunState) -> dict:
         "profile": settings.to_dict(),
         "seed": settings.seed,
         "correction": settings.correction,
-        "run": {name: run_option(config, name) for name in RUN_OPTIONS},
+        "run": {name: getattr(config.stash[RUN_SETTINGS_KEY], name) for name in ("panel", "device", "dtype")},
         "settings": config.stash[RUN_SETTINGS_KEY].to_dict(),
         "complete": state.complete,
         "incomplete_reason": state.incomplete_reason or None,
@@ -111,6 +112,14 @@ def finish(config: pytest.Config, state: RunState, session: pytest.Session, exit
         _update_baseline(config, state, doc, base_path)
     elif base_path:
         _gate(config, state, session, doc)
+    candidate = copy.deepcopy(doc)
+    try:
+        config.hook.pytest_lmclaims_update_json(config=config, report=candidate)
+    except Exception as exc:  # noqa: BLE001 - a host hook's bug must not lose the verdicts
+        state.errors.append(f"pytest_lmclaims_update_json raised {type(exc).__name__}: {exc}; report written "
+                            "without its changes")
+    else:
+        doc = candidate
     out_dir = report_dir(config)
     if not state.complete:
         path = out_dir / PARTIAL_NAME

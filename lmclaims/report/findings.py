@@ -3,7 +3,7 @@
 Papers come from the seed registry (:mod:`lmclaims.report.papers`); each claim line is the claim
 in words, then per variant its verdict counts, key number with CI and the reason in a short clause
 (:mod:`lmclaims.report.summary`). Tests that recorded nothing (skipped: model missing, needs a GPU
-or ``--runslow``) are listed with the command that runs them: this run's own flags (taken from a
+or ``--claims-runslow``) are listed with the command that runs them: this run's own flags (taken from a
 verdict's reproduce command) plus the options the skip reason names.
 """
 
@@ -18,8 +18,11 @@ from .matrix import status_for_test
 from .papers import paper_of, registry, seed_of
 from .summary import clip, summarize
 
-#: Options a skip reason may name that take a value; any other ``--flag`` is taken bare.
-VALUE_OPTIONS = ("--panel", "--models", "--device", "--dtype", "--max-tokens", "--max-texts")
+#: Options a skip reason may name that take a value; any other ``--flag`` is taken bare. The unprefixed
+#: spellings are those of reports written before the options got their ``--claims-`` prefix.
+VALUE_OPTIONS = ("--claims-panel", "--claims-models", "--claims-model", "--claims-corpus", "--claims-device",
+                 "--claims-dtype", "--claims-max-tokens", "--panel", "--models", "--device", "--dtype",
+                 "--max-tokens", "--max-texts")
 _OPTION = re.compile(r"(--[a-z][a-z0-9-]*)(?:[ =]([\w.*/,:+-]+))?")
 
 
@@ -43,8 +46,9 @@ def run_flags(verdicts: list[dict]) -> list[str]:
 def command_for(nodeid: str, reason: str, flags: list[str]) -> str:
     """``pytest 'NODEID' FLAGS`` with the options the skip ``reason`` names added or replaced.
 
-    >>> command_for("t.py::x", "needs --runslow and --panel hub (network)", ["--panel", "offline"])
-    'pytest t.py::x --runslow --panel hub'
+    >>> command_for("t.py::x", "needs --claims-runslow and --claims-panel hub (network)",
+    ...             ["--claims-panel", "offline"])
+    'pytest t.py::x --claims-runslow --claims-panel hub'
     """
     flags = list(flags)
     for name, value in _OPTION.findall(reason or ""):
