@@ -1,12 +1,34 @@
 """lmclaims pytest plugin (pytest11 entry point): claims as tests that return verdicts.
 
-A claim test declares its claim with a marker and records what the statistics concluded::
+A claim test declares its claim with a marker, measures through the ``measure`` fixture (cached;
+the profile's eval texts) and records what a :mod:`lmclaims.stats` helper concluded (this example
+runs as it stands: ``tests/test_guide_template.py``)::
 
-    @pytest.mark.claim("thermo.kleiber_bound", source="000_1a9244730f70cf80.txt",
-                       statement="G_max ≈ 10^(1/L)", variant="corrected", version=1)
-    def test_kleiber_bound(model, corpus, verdict):
-        gains = residual.block_gains(model, corpus)[: verdict.settings.max_texts]
-        verdict.record(assertions.below(gains.max(axis=1), 10 ** (1 / model.n_layers)), models=model.name)
+    import numpy as np
+    import pytest
+
+    from lmclaims.probes.base import per_text
+    from lmclaims.probes.residual import ResidualNorms, block_gains
+    from lmclaims.stats.directional import statistic_below
+
+
+    def largest_block_mean(log_g):       # re-selects the largest block in every bootstrap resample
+        return float(log_g.mean(axis=0).max())
+
+
+    @pytest.mark.claim("thermo.kleiber_bound", paper="10.5281/zenodo.18165365",
+                       quote="For the Pythia family, the maximum stable residual gain scales with depth as: "
+                             "G_max ≈ 10^(1/L)",
+                       statement="no block gain exceeds 10^(1/L)", variant="corrected", version=1)
+    def test_kleiber_bound(model, measure, verdict):
+        view = measure.view()
+        rows = measure(model, [ResidualNorms()], view=view)["residual_norms"]
+        keep = rows["position"] >= 1                                    # position 0: attention sink
+        log_g = per_text(np.log(block_gains(rows["norm"][keep])), rows["text_index"][keep], len(view))
+        L = log_g.shape[1]                                              # [texts, blocks]
+        j = statistic_below((log_g[:, 1:],), largest_block_mean, np.log(10) / L, unit="text",
+                            name="mean log block gain, blocks 1..L-1")
+        verdict.record(j, models=model.name)
 
 Outcomes: SUPPORTED passes, REFUTED fails (message: claim, estimate, CI, n, unit, rule),
 INCONCLUSIVE skips (fails with ``--claims-strict``), no verdict is an ERROR; a test recording
