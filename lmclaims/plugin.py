@@ -114,7 +114,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(trylast=True)        # after conftests' pytest_configure (torch threads, panel)
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "claim(id, source, statement, variant, version, family, verdicts, primary): "
+    config.addinivalue_line("markers", "claim(id, source, statement, variant, version, family, verdicts, primary, "
+                                       "paper, quote): "
                                        "a claim test; records one or more verdicts via the verdict fixture")
     settings = config.stash[SETTINGS_KEY] = settings_from_config(config)
     run = config.stash[RUN_SETTINGS_KEY] = run_settings.from_config(config, settings)

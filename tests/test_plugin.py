@@ -73,8 +73,8 @@ def test_outcomes_follow_verdicts(pytester):
                                  "*rule: supported if the 95% CI*", "*SKIPPED*inconclusive*contains 1.2*"])
     result.stdout.fnmatch_lines(["*lmclaims verdicts*", "claim*variant*models*status*estimate [[]CI[]]*n*"])
     assert {t["outcome"] for t in doc["tests"]} == {"passed", "failed", "skipped"}
-    assert doc["claims"]["demo.above"] == {"source": "000_demo.txt", "statement": "G > 1", "variants": ["corrected"],
-                                           "version": 1}
+    assert doc["claims"]["demo.above"] == {"source": "000_demo.txt", "statement": "G > 1", "paper": "", "quote": "",
+                                           "variants": ["corrected"], "version": 1}
 
 
 def test_strict_fails_inconclusive(pytester):

@@ -50,6 +50,7 @@ def poisoned_report() -> dict:
     report["corpus"]["name"] = PAYLOAD
     claim_id = f"999-{PAYLOAD}"
     report["claims"][claim_id] = {"source": PAYLOAD, "statement": f"model said: {PAYLOAD}",
+                                  "paper": f"javascript:{PAYLOAD}", "quote": PAYLOAD,
                                   "variants": [PAYLOAD], "version": PAYLOAD}
     v = copy.deepcopy(report["verdicts"][-2])                         # the one with bars + table
     v.update(claim_id=claim_id, variant=PAYLOAD, models=[bad_model], label=PAYLOAD, rule=PAYLOAD,

@@ -1,7 +1,13 @@
 """The ``claim`` marker and claim families.
 
 ``@pytest.mark.claim("thermo.kleiber_bound", source="000_1a9244730f70cf80.txt",
-statement="G_max ≈ 10^(1/L)", variant="corrected", version=1, verdicts=1, primary=False, family=None)``
+statement="G_max ≈ 10^(1/L)", variant="corrected", version=1, verdicts=1, primary=False, family=None,
+paper="arXiv:2401.00001", quote="...")``
+
+* ``source``: where the claim comes from in this project (a seed file name); ``paper``: the paper
+  itself — an arXiv id (``arXiv:2401.00001``), a DOI (``10.1234/abc``) or a URL; ``quote``: the
+  sentence of the paper that makes the claim, verbatim. A reader of the report should be able to find
+  the claim in the paper without knowing this repository.
 
 * ``variant``: ``"as-published"`` or ``"corrected"`` (the definition the test implements).
 * ``verdicts``: the most verdicts one test may record (``verdict.record`` fails beyond it); the
@@ -31,7 +37,7 @@ from dataclasses import asdict, dataclass
 import pytest
 
 VARIANTS = ("as-published", "corrected")
-MARKER_ARGS = ("id", "source", "statement", "variant", "version", "family", "verdicts", "primary")
+MARKER_ARGS = ("id", "source", "statement", "variant", "version", "family", "verdicts", "primary", "paper", "quote")
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,8 @@ class ClaimSpec:
     family: str = ""          # explicit family= only; the default is resolved by FamilyCounter
     verdicts: int = 1
     primary: bool = False
+    paper: str = ""           # arXiv id, DOI or URL of the paper that makes the claim
+    quote: str = ""           # the paper's own sentence
 
     @classmethod
     def from_marker(cls, mark: pytest.Mark) -> "ClaimSpec":
@@ -72,7 +80,8 @@ class ClaimSpec:
             raise ValueError("claim marker: 'primary=True' and 'family=' exclude each other")
         return cls(id=kwargs["id"], source=kwargs.get("source", ""), statement=kwargs.get("statement", ""),
                    variant=variant, version=int(kwargs.get("version", 1)), family=kwargs.get("family") or "",
-                   verdicts=verdicts, primary=primary)
+                   verdicts=verdicts, primary=primary, paper=str(kwargs.get("paper", "")),
+                   quote=str(kwargs.get("quote", "")))
 
     def to_dict(self) -> dict:
         return asdict(self)

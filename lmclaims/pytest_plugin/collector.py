@@ -81,11 +81,12 @@ class RunState:
     def _add_claim(self, claim: dict) -> None:
         known = self.claims.setdefault(claim["id"], {"source": claim.get("source", ""),
                                                      "statement": claim.get("statement", ""),
+                                                     "paper": claim.get("paper", ""), "quote": claim.get("quote", ""),
                                                      "variants": [], "version": claim.get("version", 1)})
         if claim["variant"] not in known["variants"]:
             known["variants"] = sorted(known["variants"] + [claim["variant"]])
-        for k in ("source", "statement"):
-            known[k] = known[k] or claim.get(k, "")
+        for k in ("source", "statement", "paper", "quote"):
+            known[k] = known.get(k) or claim.get(k, "")
 
 
 def _phase_outcome(report) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 from .forest import forest_svg, layer_number, layer_profile_svg
 from .format import MISSING, as_float, as_text, fmt_ci, fmt_num, fmt_p, status_of
 from .matrix import status_for_test, verdict_models, who_of
-from .papers import paper_of, seed_of
+from .papers import paper_link, paper_of, seed_of
 from .plots import render_plot
 from .summary import evidence, extra, is_exact, summarize, threshold
 
@@ -197,4 +197,7 @@ def claim_card(claim_id: str, anchor: str, meta: dict, names: list[str], verdict
             "statement": as_text(meta.get("statement")) if meta.get("statement") else "",
             "version": as_text(meta.get("version")) if meta.get("version") is not None else "",
             "paper": paper_of(source), "seed": seed_of(source) if source else None,
+            # the marker's own paper= (arXiv id / DOI / URL) and quote= (the paper's sentence)
+            "paper_ref": dict(zip(("text", "url"), paper_link(as_text(meta["paper"]) if meta.get("paper") else ""))),
+            "quote": as_text(meta.get("quote")) if meta.get("quote") else "",
             "variants": variants}

@@ -9,14 +9,28 @@ names the paper instead. The registry is a small TOML file shipped in the packag
 ('Anatomical Heterogeneity in Transformer Language Models', 'arXiv:2603.19348')
 >>> paper_of("999_unknown.txt").title
 'Unregistered seed 999_unknown.txt'
+
+A claim marker may also name the paper itself (``paper=``: an arXiv id, a DOI or a URL);
+:func:`paper_link` turns that into the text and link the claim card shows:
+
+>>> paper_link("arXiv:2603.19348")
+('arXiv:2603.19348', 'https://arxiv.org/abs/2603.19348')
+>>> paper_link("10.5281/zenodo.18165365")
+('10.5281/zenodo.18165365', 'https://doi.org/10.5281/zenodo.18165365')
+>>> paper_link("https://example.org/p?a=1&b=2")
+('https://example.org/p?a=1&b=2', 'https://example.org/p?a=1&b=2')
+>>> paper_link("javascript:alert(1)"), paper_link("")
+(('javascript:alert(1)', ''), ('', ''))
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
+from urllib.parse import quote
 
 
 @dataclass(frozen=True)
@@ -67,3 +81,24 @@ def paper_of(source: str | None) -> Paper:
     if not source:
         return Paper(id="-", title="Claims without a named source")
     return Paper(id=f"seed:{source}", title=f"Unregistered seed {source}")
+
+
+_ARXIV = re.compile(r"(?i)^(?:arxiv:\s*)?((?:\d{4}\.\d{4,5}|[a-z-]+(?:\.[a-z]{2})?/\d{7})(?:v\d+)?)$")
+_DOI = re.compile(r"(?i)^(?:doi:\s*)?(10\.\d{4,9}/\S+)$")
+
+
+def paper_link(paper: str | None) -> tuple[str, str]:
+    """(display text, link) of a claim marker's ``paper=``: an arXiv id (``arXiv:2401.00001``,
+    ``2401.00001v2``, ``hep-th/9901001``) links to ``https://arxiv.org/abs/<id>``, a DOI
+    (``10.1234/abc``, ``doi:10.1234/abc``) to ``https://doi.org/<doi>``, an http(s) URL to itself;
+    anything else is shown as text without a link (never a ``javascript:`` or other scheme)."""
+    text = str(paper or "").strip()
+    if not text:
+        return "", ""
+    if m := _ARXIV.match(text):
+        return text, f"https://arxiv.org/abs/{m.group(1)}"
+    if m := _DOI.match(text):
+        return text, "https://doi.org/" + quote(m.group(1), safe="/:;()._-")
+    if re.match(r"(?i)^https?://[^\s]+$", text):
+        return text, text
+    return text, ""

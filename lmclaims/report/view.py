@@ -58,7 +58,8 @@ def provenance(report: dict) -> dict:
     for name, m in _dict(report.get("models")).items():
         m = _dict(m)
         models.append({"name": str(name), **{k: as_text(m.get(k)) for k in ("lab", "family", "layers", "source")},
-                       "fingerprint": as_text(m.get("fingerprint"))[:23], "params": fmt_count(m.get("params"))})
+                       "origin": as_text(m.get("origin"))[-120:] if m.get("origin") else "",
+                       "fingerprint": as_text(m.get("fingerprint"))[:120], "params": fmt_count(m.get("params"))})
         for c in _list(m.get("caveats")):
             caveats.setdefault(as_text(c), []).append(str(name))
     notes = []
