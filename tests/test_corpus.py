@@ -185,3 +185,26 @@ def test_rebuild_matches(raw: bytes) -> None:
             pytest.skip("CPython 3.11.7 stdlib not available to re-extract code excerpts")
         stdlib = os.path.dirname(os.__file__)
     assert mod.build(stdlib) == raw
+
+
+def test_user_plain_text_and_jsonl_corpora(tmp_path):
+    """``--claims-corpus``: plain text (blocks or lines) and minimal JSONL; sha256 of the file's bytes."""
+    import hashlib
+    import json
+
+    from lmclaims.corpus import load_corpus
+
+    blocks = tmp_path / "mine.txt"
+    blocks.write_text("first text,\nstill the first\n\nsecond text\n  \nthird\n")
+    c = load_corpus(blocks)
+    assert c.texts == ("first text,\nstill the first", "second text", "third")
+    assert c.ids == ("mine-0001", "mine-0002", "mine-0003") and set(c.splits) == {"eval"}
+    assert c.sha256 == hashlib.sha256(blocks.read_bytes()).hexdigest() and c.origin == str(blocks)
+    lines = tmp_path / "lines.txt"
+    lines.write_text("one\ntwo\nthree\n")
+    assert load_corpus(lines).texts == ("one", "two", "three")
+    jl = tmp_path / "mine.jsonl"
+    jl.write_text("\n".join(json.dumps({"id": f"x{i}", "text": f"text {i}"}) for i in range(3)) + "\n")
+    c = load_corpus(jl)
+    assert c.ids == ("x0", "x1", "x2") and set(c.splits) == {"eval"} and set(c.kinds) == {"prose"}
+    assert len(c.view(split="eval")) == 3

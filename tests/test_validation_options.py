@@ -122,3 +122,43 @@ def test_measurement_cache_that_is_a_file(run, tmp_path):
     f = tmp_path / "cachefile"
     f.write_text("x")
     usage_error(run("--claims-panel", "synthetic", f"--claims-cache={f}"), "--claims-cache", "not a directory")
+
+
+# --- a user's own models and texts on the command line (issue 14) ---------------------------------
+
+def test_claims_model_missing_file(run, tmp_path):
+    usage_error(run("--claims-model", str(tmp_path / "nope.gguf")), "--claims-model", "no such file or directory")
+
+
+def test_claims_model_directory_without_config(run, tmp_path):
+    (tmp_path / "weights").mkdir()
+    usage_error(run("--claims-model", str(tmp_path / "weights")), "--claims-model", "without config.json")
+
+
+def test_claims_model_misspelt_override_suggests_the_field(run):
+    usage_error(run("--claims-model", "org/model@v1,laers=3"), "--claims-model", "unknown override 'laers'",
+                "did you mean layers")
+
+
+def test_claims_model_not_a_path_nor_a_hub_id(run):
+    usage_error(run("--claims-model", "what is this?"), "--claims-model", "nor a hub id")
+
+
+def test_claims_model_name_clash_with_the_panel(run):
+    usage_error(run("--claims-panel", "synthetic", "--claims-model", "org/model,name=synthetic-llama"),
+                "already in the panel", "name=")
+
+
+def test_cache_and_no_cache_contradict(run, tmp_path):
+    usage_error(run("--claims-panel", "synthetic", "--claims-cache", str(tmp_path / "c"), "--claims-no-cache"),
+                "--claims-cache and --claims-no-cache contradict")
+
+
+@pytest.mark.parametrize("content, fragment", [(None, "--claims-corpus"), ("", "--claims-corpus"),
+                                               ("\n\n  \n", "--claims-corpus")])
+def test_claims_corpus_missing_or_empty(run, tmp_path, content, fragment):
+    path = tmp_path / "texts.txt"
+    if content is not None:
+        path.write_text(content)
+    usage_error(run("--claims-panel", "synthetic", "--claims-models", "synthetic-llama", "--claims-corpus", str(path)),
+                fragment)

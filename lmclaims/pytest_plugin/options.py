@@ -30,7 +30,7 @@ def addoption(parser: pytest.Parser) -> None:
     group.addoption("--claims-compare", default=None, metavar="OLD_JSON",
                     help="print verdict changes against an older claims.json")
     group.addoption("--claims-report-dir", default=None, metavar="DIR",
-                    help="where claims.json (and claims.html) are written (default: <rootdir>/reports)")
+                    help="where claims.json (and claims.html) are written (default: <rootdir>/reports in a project with a pytest config file, else ./reports)")
 
 
 def settings_from_config(config: pytest.Config) -> ClaimSettings:

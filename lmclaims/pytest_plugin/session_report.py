@@ -163,8 +163,15 @@ def _gate(config, state: RunState, session: pytest.Session, doc: dict) -> None:
 
 
 def report_dir(config: pytest.Config) -> Path:
+    """``--claims-report-dir``, else ``<rootdir>/reports`` in a project with a pytest configuration
+    file, else ``reports/`` in the directory pytest was started from. (Without a configuration file
+    pytest derives its rootdir from every argument that is an existing path -- option values included
+    -- so ``--claims-corpus ../texts.txt`` would move the report out of the project.)"""
     option = config.getoption("claims_report_dir")
-    return Path(option) if option else Path(config.rootpath) / "reports"
+    if option:
+        return Path(option)
+    base = config.rootpath if config.inipath is not None else config.invocation_params.dir
+    return Path(base) / "reports"
 
 
 def _render(doc: dict, out_dir: Path, state: RunState) -> None:
