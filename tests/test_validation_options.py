@@ -94,6 +94,7 @@ def test_toml_syntax_error_names_the_file(run, tmp_path):
     (lambda t: t.replace("kv_heads = 2", "kv_heads = 3"), "'kv_heads' must divide heads"),
     (lambda t: t.replace('lab = "synthetic"', 'lab = "synthetic"\nnorm = "middle"'), "'norm' must be one of"),
     (lambda t: t.replace('lab = "synthetic"', 'lab = "synthetic"\nlayerz = 2'), "'layerz' is not a panel field"),
+    (lambda t: t.replace('lab = "synthetic"', 'lab = "synthetic"\nlayerz = 2'), "did you mean layers"),
     (lambda t: t.replace('model_type = "llama"', ""), "'synthetic.model_type' must be str"),
     (lambda t: t + t, "duplicate model names"),
 ])

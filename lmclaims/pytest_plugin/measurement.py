@@ -220,7 +220,7 @@ class Measurer:
 
     @property
     def default_max_texts(self):
-        """The profile's ``max_texts`` (dev 64, ci 200, full all): how many eval texts a claim uses."""
+        """The profile's ``max_texts`` (dev 64, ci 64, full all): how many eval texts a claim uses."""
         from lmclaims.plugin import get_settings
         return get_settings(self.config).max_texts
 

@@ -61,7 +61,8 @@ def addoption(parser: pytest.Parser) -> None:
     g.addoption("--claims-trust-remote-code", action="store_true", default=False,
                 help="allow hub models' own code (off by default)")
     g.addoption("--claims-cache", default=None, metavar="DIR",
-                help="measurement cache dir (default $LMCLAIMS_CACHE or ~/.cache/lmclaims)")
+                help="measurement cache dir (default: $LMCLAIMS_CACHE/measurements, $LMCLAIMS_CACHE "
+                     "defaulting to ~/.cache/lmclaims; converted fp32 weights stay under $LMCLAIMS_CACHE/fp32)")
     g.addoption("--claims-no-cache", action="store_true", default=False, help="always recompute measurements")
     g.addoption("--claims-max-tokens", type=int, default=128, help="token window per text (default 128)")
     g.addoption("--claims-shard", default=None, metavar="K/N",
