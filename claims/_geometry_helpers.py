@@ -8,9 +8,12 @@ model time happens in :func:`panel_runs`, which visits each model of the panel O
 2. eval split (profile ``max_texts``, 64 in dev), ONE forward pass and ONE lens matmul per chunk of
    sampled points feeding every readout (``LensGeometrySet``): ``base`` (with the top-p 0.99
    nucleus geometry), ``temp`` (T from step 1), ``cap10`` and ``cap30``;
-3. only when a selected test needs it: the zero-noise null (``null`` in a test name: reference +
-   σ = 0 absolute + σ = 0 relative on 4 texts × 64 tokens) and the perturbation shifts (slow tests:
-   reference + absolute σ + relative σ on 32 texts × 64 tokens).
+3. only when a selected, unskipped test declared it (``pytest.mark.measures(*NULL)`` /
+   ``(*SHIFTS)``, read from the session's plan): the zero-noise null (reference + σ = 0 absolute +
+   σ = 0 relative on 4 texts × 64 tokens) and the perturbation shifts (the slow claim: reference +
+   absolute σ + relative σ on 32 texts × 64 tokens).
+
+The ``geometry_runs`` fixture (``claims/conftest.py``, session scope) calls it once per session.
 
 Constants below were fixed before any GD / taxonomy result was looked at; each has its reason.
 """
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from lmclaims.pytest_plugin.shared_pass import default_view_probes
+from lmclaims.plan import Need
 from lmclaims.engine.interventions import ResidualNoise
 from lmclaims.models.loading import CorruptModel, ModelUnavailable
 from lmclaims.probes import operators as ops
@@ -139,7 +142,6 @@ def perturbation_conditions(n_layers: int, arms=("null_abs", "null_rel", "abs", 
     return {"ref": None, **{k: all_[k] for k in arms}}
 
 
-_SESSION: dict = {}
 def calibration(lm, measure):
     """The held-out temperature fit of ``lm`` (control 1): a derived measurement (``measure.derived_json``)
     keyed by the model, the held-out view, the probe, the target entropy, the fit's version and the torch
@@ -160,38 +162,46 @@ def calibration(lm, measure):
     return TemperatureFit(**record)
 
 
-@default_view_probes("test_runtime_geometry.py", "test_controls.py")
 def geometry_probes(lm, measure) -> list:
     """What these modules measure on the default eval view: the lens geometry set with this model's
     calibrated temperature (so a thermodynamics test's pass of the same model also computes it)."""
     return [eval_probe(calibration(lm, measure).temperature)]
 
 
-def wanted(request) -> set:
-    """Which optional bundles the selected tests need: "null" and/or "shifts"."""
-    out = set()
-    for it in request.session.items:
-        if "perturbation" in it.name and it.get_closest_marker("slow") is not None and \
-                not any(m.name == "skip" for m in it.iter_markers()):
-            out.add("shifts")
-        if "null" in it.name:
-            out.add("null")
-    return out
+def _null_view(measure):
+    return measure.corpus.view(split="eval", max_texts=NULL_TEXTS, max_tokens=PERTURB_TOKENS)
 
 
-def panel_runs(request, model_pool, measure, *, need=None) -> dict:
-    """{model name: ModelRun or the exception that made it unavailable}, computed once per session.
+def _shift_view(measure):
+    return measure.corpus.view(split="eval", max_texts=PERTURB_TEXTS, max_tokens=PERTURB_TOKENS)
 
-    ``need``: optional bundles ("null", "shifts"); default: what the selected tests use.
-    """
-    need = wanted(request) if need is None else set(need)
-    store = _SESSION.setdefault(id(measure), {})
+
+def _arm_need(tag: str, view, arm: str | None) -> Need:
+    def intervention(lm):
+        return None if arm is None else perturbation_conditions(lm.adapter.n_layers, arms=(arm,))[arm]
+    return Need(tag, probes=lambda lm, measure: [perturb_probe()], view=view, intervention=intervention)
+
+
+# What the geometry tests declare (``pytest.mark.measures``): the lens set on the default view (every
+# test reading ``runs``), the zero-noise null arms (the null control) and the noise arms (the slow
+# perturbation claim). ``panel_runs`` makes the optional bundles only when a selected test planned them.
+LENS = Need("geometry.lens_set", probes=geometry_probes)
+NULL = (LENS, *(_arm_need("geometry.null", _null_view, arm) for arm in (None, "null_abs", "null_rel")))
+SHIFTS = (LENS, *(_arm_need("geometry.shifts", _shift_view, arm) for arm in (None, "abs", "rel")))
+
+
+def wanted(measure) -> set:
+    """The optional bundles ("null", "shifts") that selected, unskipped tests declared (the plan)."""
+    return {bundle for bundle in ("null", "shifts") if measure.planned(f"geometry.{bundle}")}
+
+
+def panel_runs(model_pool, measure, *, need=None) -> dict:
+    """{model name: ModelRun or the exception that made it unavailable}: every panel model visited once,
+    with the lens set on the default view and the optional bundles ``need`` (default: the planned ones).
+    Called once per session by the ``geometry_runs`` fixture (claims/conftest.py)."""
+    need = wanted(measure) if need is None else set(need)
+    store: dict = {}
     for name, entry in model_pool.entries.items():
-        run = store.get(name)
-        if isinstance(run, Exception):
-            continue
-        if run is not None and not (need - set(run.bundles)):
-            continue
         t0, c0 = time.perf_counter(), time.process_time()
         try:
             lm = model_pool.get(name)
@@ -200,25 +210,24 @@ def panel_runs(request, model_pool, measure, *, need=None) -> dict:
             continue
         ad = lm.adapter
         stages = {"load": time.perf_counter() - t0}
-        if run is None:
-            t = time.perf_counter()
-            fit = calibration(lm, measure)
-            stages["heldout+fit"] = time.perf_counter() - t
-            t = time.perf_counter()
-            probe = eval_probe(fit.temperature)
-            res = measure(lm, [probe])[probe.name]
-            stages["eval"] = time.perf_counter() - t
-            run = ModelRun(name=name, n_layers=ad.n_layers, vocab=ad.vocab_size, params=entry.params,
-                           arch=entry.arch, logit_softcap=ad.logit_softcap, n_texts=len(measure.view()),
-                           lens=split_set(res), calibration=fit)
-            store[name] = run
-        for bundle in sorted(need - set(run.bundles)):
+        t = time.perf_counter()
+        fit = calibration(lm, measure)
+        stages["heldout+fit"] = time.perf_counter() - t
+        t = time.perf_counter()
+        probe = eval_probe(fit.temperature)
+        res = measure(lm, [probe])[probe.name]
+        stages["eval"] = time.perf_counter() - t
+        run = ModelRun(name=name, n_layers=ad.n_layers, vocab=ad.vocab_size, params=entry.params,
+                       arch=entry.arch, logit_softcap=ad.logit_softcap, n_texts=len(measure.view()),
+                       lens=split_set(res), calibration=fit)
+        store[name] = run
+        for bundle in sorted(need):
             t = time.perf_counter()
             if bundle == "null":
-                view = measure.corpus.view(split="eval", max_texts=NULL_TEXTS, max_tokens=PERTURB_TOKENS)
+                view = _null_view(measure)
                 conds = perturbation_conditions(ad.n_layers, arms=("null_abs", "null_rel"))
             else:
-                view = measure.corpus.view(split="eval", max_texts=PERTURB_TEXTS, max_tokens=PERTURB_TOKENS)
+                view = _shift_view(measure)
                 conds = perturbation_conditions(ad.n_layers, arms=("abs", "rel"))
             out = {tag: measure(lm, [perturb_probe()], intervention=iv, view=view)["lens_geometry_set"]
                    for tag, iv in conds.items()}

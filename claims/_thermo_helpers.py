@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.stats
 
-from lmclaims.pytest_plugin.shared_pass import default_view_probes
+from lmclaims.plan import Need
 from lmclaims.probes import gain
 from lmclaims.probes.residual import ResidualNorms
 
@@ -90,11 +90,13 @@ def paper_lab(name: str) -> str:
 
 
 # --- measurement -------------------------------------------------------------------------------------
-@default_view_probes("test_thermo_heritage.py", "test_thermo_kleiber.py", "test_thermo_rlhf.py",
-                     "test_thermo_wv_wo.py")
 def thermo_probes(lm, measure) -> list:
     """What these modules measure on the default eval view (see :func:`gains_of`)."""
     return [ResidualNorms()]
+
+
+#: declared by every thermodynamics module (``pytestmark = pytest.mark.measures(H.RESIDUAL_NORMS)``)
+RESIDUAL_NORMS = Need("thermo.residual_norms", probes=thermo_probes)
 
 
 def gains_of(measure, lm) -> gain.GainSummary:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims._anatomy_helpers import DIGEST, MODELS, N_TEXTS_SWEEP, SOURCE, dnll, instruct_caveat, layer_means_ci
+from claims._anatomy_helpers import (DIGEST, MODELS, N_TEXTS_SWEEP, SOURCE, derived_arrays, dnll, instruct_caveat,
+                                     layer_means_ci, probe_ids)
 from lmclaims.probes.ablation import delta_ppl_percent
 from lmclaims.probes.manipulation import STRATEGIES, ManipulateWeights
 from lmclaims.probes.nll import NextTokenNLL
@@ -31,23 +32,28 @@ pytestmark = pytest.mark.models(MODELS)
 
 STRENGTH = 0.1     # = 1 − α for the paper's α = 0.9
 SEED = 0           # noise seed (the only random strategy)
-_MEMO: dict = {}
 
 
 def manipulation_deltas(measure, lm) -> dict[str, np.ndarray]:
-    if lm.fingerprint in _MEMO:
-        return _MEMO[lm.fingerprint]
+    """Per-text ΔPPL% [texts] of each manipulation strategy: a derived measurement (made once per
+    model, view, strategies, strength and seed; read back by the next test and on a warm re-run)."""
     n = N_TEXTS_SWEEP
-    base = measure(lm, [NextTokenNLL()], max_texts=n)["nll"]
-    out = {}
-    for s in STRATEGIES:
-        r = measure(lm, [NextTokenNLL()], intervention=ManipulateWeights(strategy=s, strength=STRENGTH, seed=SEED),
-                    max_texts=n)["nll"]
-        if not np.array_equal(r["text_index"], base["text_index"]):
-            raise AssertionError("manipulated and clean passes must have the same token rows")
-        out[s] = delta_ppl_percent(r["nll"], base["nll"], base["text_index"], n)
-    _MEMO[lm.fingerprint] = out
-    return out
+    view = measure.view(max_texts=n)
+    manipulations = [ManipulateWeights(strategy=s, strength=STRENGTH, seed=SEED) for s in STRATEGIES]
+
+    def compute():
+        base = measure(lm, [NextTokenNLL()], view=view)["nll"]
+        out = {}
+        for s, iv in zip(STRATEGIES, manipulations):
+            r = measure(lm, [NextTokenNLL()], intervention=iv, view=view)["nll"]
+            if not np.array_equal(r["text_index"], base["text_index"]):
+                raise AssertionError("manipulated and clean passes must have the same token rows")
+            out[s] = delta_ppl_percent(r["nll"], base["nll"], base["text_index"], n)
+        return out
+
+    return derived_arrays(measure, "anatomy_manipulation", {
+        "model": lm.fingerprint, "view": view.key, "probes": probe_ids([NextTokenNLL()]),
+        "interventions": [iv.describe() for iv in manipulations]}, compute)
 
 
 def _plot(d):

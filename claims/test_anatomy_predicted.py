@@ -33,8 +33,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims._anatomy_helpers import (MODELS, N_TEXTS_SWEEP, NAMED_LAYERS, SOURCE, dnll, instruct_caveat,
-                                     layer_means_ci)
+from claims._anatomy_helpers import (MODELS, N_TEXTS_SWEEP, NAMED_LAYERS, SOURCE, derived_arrays, dnll,
+                                     instruct_caveat, layer_means_ci, probe_ids)
 from lmclaims.probes.ablation import delta_ppl_percent
 from lmclaims.probes.substitution import (MatchedNoiseWeights, NeighbourWeights, PredictedWeights,
                                           SubstitutionSweepNLL, prediction_quality)
@@ -45,15 +45,12 @@ pytestmark = pytest.mark.models(MODELS)
 DEGREE = 2                       # as claims/test_anatomy_weights.py (reason in the module docstring)
 NOISE_SEED = 0                   # seed of the matched-error null
 CATASTROPHIC = float(np.log(10.0))   # ΔNLL of a tenfold PPL (module docstring)
-_MEMO: dict = {}
 
 
 def substitution_data(measure, lm, layers) -> dict:
     """Per-text ΔNLL [texts] for predicted / matched-noise / neighbour substitutions of each layer in
-    ``layers`` and predicted / matched-noise substitutions of all layers, from one sweep."""
-    key = (lm.fingerprint, tuple(layers))
-    if key in _MEMO:
-        return _MEMO[key]
+    ``layers`` and predicted / matched-noise substitutions of all layers, from one sweep; with the
+    prediction quality of every matrix. A derived measurement (once per model, view, layers, recipe)."""
     if lm.adapter.model_type not in ("llama", "mistral", "qwen2"):
         pytest.skip(f"the substitution scope is defined for llama-like blocks, not {lm.adapter.model_type}")
     L = lm.adapter.n_layers
@@ -66,14 +63,19 @@ def substitution_data(measure, lm, layers) -> dict:
     subs[("predicted", "all")] = PredictedWeights(layers=every, degree=DEGREE)
     subs[("noise", "all")] = MatchedNoiseWeights(layers=every, degree=DEGREE, seed=NOISE_SEED)
     n = N_TEXTS_SWEEP
-    r = measure(lm, [SubstitutionSweepNLL(substitutions=tuple(subs.values()))],
-                max_texts=n)["substitution_sweep_nll"]
-    D = dnll(delta_ppl_percent(r["nll"], r["nll_base"], r["text_index"], n))      # [texts, substitutions]
-    rel_err, r2 = prediction_quality(lm.adapter.blocks, every, degree=DEGREE)       # [L, matrices] each
-    out = {"L": L, "n_texts": n, "layers": tuple(layers), "dnll": {k: D[:, j] for j, k in enumerate(subs)},
-           "rel_err": rel_err, "r2": r2}
-    _MEMO[key] = out
-    return out
+    view = measure.view(max_texts=n)
+    sweep = SubstitutionSweepNLL(substitutions=tuple(subs.values()))
+
+    def compute():
+        r = measure(lm, [sweep], view=view)["substitution_sweep_nll"]
+        D = dnll(delta_ppl_percent(r["nll"], r["nll_base"], r["text_index"], n))      # [texts, substitutions]
+        rel_err, r2 = prediction_quality(lm.adapter.blocks, every, degree=DEGREE)       # [L, matrices] each
+        return {"dnll": D, "rel_err": rel_err, "r2": r2}
+
+    a = derived_arrays(measure, "anatomy_substitution", {
+        "model": lm.fingerprint, "view": view.key, "probes": probe_ids([sweep]), "quality_degree": DEGREE}, compute)
+    return {"L": L, "n_texts": n, "layers": tuple(layers), "dnll": {k: a["dnll"][:, j] for j, k in enumerate(subs)},
+            "rel_err": a["rel_err"], "r2": a["r2"]}
 
 
 def _table(d, lm):

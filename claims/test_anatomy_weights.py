@@ -36,7 +36,7 @@ import pytest
 
 from claims._anatomy_helpers import DIGEST, MODELS, SOURCE, instruct_caveat
 from lmclaims.probes.weight_regularity import (LLAMA_MATRICES, delta_correlation, depth_poly_r2, neighbour_r2,
-                                               random_init_blocks, summaries)
+                                               StackSummary, random_init_blocks, summaries)
 from lmclaims.stats.exact import exact
 from lmclaims.stats.permutation import permutation
 
@@ -48,18 +48,43 @@ DEGREE = 2             # polynomial degree for statistics vs depth (see module d
 R2_MARGIN = 0.05       # |R² − 0.91| ≤ 0.05: a declared "same regime" margin (fixed before measuring)
 DC_MARGIN = 0.05       # |delta corr − (−0.50)| ≤ 0.05: the published "~=" read to its last digit
 TYPES = tuple(LLAMA_MATRICES)
-_MEMO: dict = {}
+WEIGHTS_RECIPE_VERSION = 1   # bump when what weight_numbers computes changes
 
 
-def weight_numbers(lm) -> dict:
-    if lm.fingerprint in _MEMO:
-        return _MEMO[lm.fingerprint]
+def weight_numbers(measure, lm) -> dict:
+    """Gram summaries and regularity statistics of every matrix type, with the random-init and
+    shuffled-order nulls: a derived measurement (weights only, no corpus), made once per model and
+    recipe, read back by the next test and on a warm re-run."""
     if lm.adapter.model_type not in ("llama", "mistral", "qwen2"):
         pytest.skip(f"matrix names are defined for llama-like blocks, not {lm.adapter.model_type}")
+    L = lm.adapter.n_layers
+
+    def compute():
+        flat = {}
+        for t, (d, s) in _weight_numbers(lm).items():
+            flat.update({f"{t}/{k}": np.asarray(v) for k, v in d.items()})
+            flat.update({f"{t}/gram": s.gram, f"{t}/sums": s.sums, f"{t}/n": np.asarray(s.n, dtype=np.int64)})
+        return flat
+
+    import torch
+    a = measure.derived("anatomy_weight_numbers", {
+        "model": lm.fingerprint, "types": list(TYPES), "degree": DEGREE, "n_perm": N_PERM, "null_seed": NULL_SEED,
+        "random_init_seed": 0, "torch": torch.__version__.split("+")[0], "version": WEIGHTS_RECIPE_VERSION}, compute)
+    out = {"L": L, "types": {}, "summaries": {}}
+    for t in TYPES:
+        keys = sorted(k.split("/", 1)[1] for k in a if k.startswith(f"{t}/") and k.split("/", 1)[1] not in
+                      ("gram", "sums", "n"))
+        out["types"][t] = {k: (a[f"{t}/{k}"][()] if a[f"{t}/{k}"].ndim == 0 else a[f"{t}/{k}"]) for k in keys}
+        out["summaries"][t] = StackSummary(gram=a[f"{t}/gram"], sums=a[f"{t}/sums"], n=int(a[f"{t}/n"]))
+    return out
+
+
+def _weight_numbers(lm) -> dict:
+    """{matrix type: (statistics, StackSummary)} computed from the weights (see weight_numbers)."""
     real = summaries(lm.adapter.blocks)
     rand = summaries(random_init_blocks(lm.model.config, seed=0))
     L = lm.adapter.n_layers
-    out = {"L": L, "types": {}, "summaries": {}}
+    out = {}
     for t in TYPES:
         s, r = real[t], rand[t]
         frob = s.frobenius()
@@ -76,9 +101,7 @@ def weight_numbers(lm) -> dict:
         d["null_r2_lsq"] = neighbour_r2(s, mode="lstsq", order=orders).mean(-1)
         d["null_dc"] = delta_correlation(s, order=orders).mean(-1)
         d["null_depth"] = depth_poly_r2(frob, degree=DEGREE, order=orders)
-        out["types"][t] = d
-        out["summaries"][t] = s
-    _MEMO[lm.fingerprint] = out
+        out[t] = (d, s)
     return out
 
 
@@ -130,8 +153,8 @@ def _table(w, lm):
 @pytest.mark.claim("anatomy.weight_r2", source=SOURCE, variant="as-published", version=2,
                    statement="layer weights follow strong mathematical regularity (R2 = 0.91) "
                              "[digest: for MLP gate_proj]; read as element-wise neighbour-average R² = 0.91 ± 0.05")
-def test_predictability_r2_as_published(model, verdict):
-    w = weight_numbers(model)
+def test_predictability_r2_as_published(model, measure, verdict):
+    w = weight_numbers(measure, model)
     d = w["types"]["gate"]
     j = _exact_band(float(d["r2_avg"].mean()), DIGEST["r2"], R2_MARGIN,
                     "mean element-wise neighbour-average R² (gate_proj)",
@@ -146,8 +169,8 @@ def test_predictability_r2_as_published(model, verdict):
 @pytest.mark.claim("anatomy.weight_r2", source=SOURCE, variant="corrected", version=2, verdicts=len(TYPES),
                    statement="layer weights are predictable from their neighbours beyond chance: mean "
                              "least-squares neighbour R² exceeds the shuffled-order null's 95th percentile")
-def test_predictability_r2_corrected(model, verdict):
-    w = weight_numbers(model)
+def test_predictability_r2_corrected(model, measure, verdict):
+    w = weight_numbers(measure, model)
     for t in TYPES:
         d = w["types"][t]
         q95 = float(np.quantile(d["null_r2_lsq"], 0.95))
@@ -163,8 +186,8 @@ def test_predictability_r2_corrected(model, verdict):
 @pytest.mark.claim("anatomy.weight_depth_stats", source=SOURCE, variant="corrected", version=2, verdicts=len(TYPES),
                    statement=f"per-layer weight statistics follow depth regularly: the degree-{DEGREE} polynomial "
                              "fit of Frobenius norm vs depth beats shuffled depth order")
-def test_predictability_depth_stats(model, verdict):
-    w = weight_numbers(model)
+def test_predictability_depth_stats(model, measure, verdict):
+    w = weight_numbers(measure, model)
     for t in TYPES:
         d = w["types"][t]
         frob = d["frob"]
@@ -183,8 +206,8 @@ def test_predictability_depth_stats(model, verdict):
 @pytest.mark.claim("anatomy.delta_correlation", source=SOURCE, variant="as-published", version=2, verdicts=len(TYPES),
                    statement="a universal oscillatory delta pattern (correlation ~= -0.50): "
                              "corr(W_{l+1}−W_l, W_l−W_{l−1}) = −0.50 ± 0.05 for every matrix type")
-def test_delta_correlation_as_published(model, verdict):
-    w = weight_numbers(model)
+def test_delta_correlation_as_published(model, measure, verdict):
+    w = weight_numbers(measure, model)
     for t in TYPES:
         d = w["types"][t]
         j = _exact_band(float(d["dc"].mean()), DIGEST["delta_corr"], DC_MARGIN, f"mean delta correlation ({t})",
@@ -198,8 +221,8 @@ def test_delta_correlation_as_published(model, verdict):
 @pytest.mark.claim("anatomy.delta_correlation", source=SOURCE, variant="corrected", version=2, verdicts=len(TYPES),
                    statement="the delta pattern is oscillatory beyond chance: mean delta correlation lies below "
                              "the shuffled-order null's 5th percentile")
-def test_delta_correlation_corrected(model, verdict):
-    w = weight_numbers(model)
+def test_delta_correlation_corrected(model, measure, verdict):
+    w = weight_numbers(measure, model)
     for t in TYPES:
         d = w["types"][t]
         q05 = float(np.quantile(d["null_dc"], 0.05))

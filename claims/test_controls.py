@@ -20,19 +20,21 @@ import numpy as np
 import pytest
 import torch
 
-from claims._geometry_helpers import (CAPS, GGUF_CAVEAT, LENS_CAVEAT, NULL_TEXTS, PERTURB_TOKENS, SEED_002,
+from claims._geometry_helpers import (CAPS, GGUF_CAVEAT, LENS, LENS_CAVEAT, NULL, NULL_TEXTS, PERTURB_TOKENS, SEED_002,
                                       STANDIN_CAVEAT, TARGET_ENTROPY_NATS, available, forest_plot, gap_given_split,
-                                      gd_data, halves, panel_runs, ratio_interval, sd_log_gd_difference,
+                                      gd_data, halves, ratio_interval, sd_log_gd_difference,
                                       split_at_largest_gap, unavailable_caveat)
 from lmclaims.probes import operators as ops
 from lmclaims.probes import taxonomy as tx
 from lmclaims.stats.directional import statistic_above
 from lmclaims.stats.exact import exact
 
+pytestmark = pytest.mark.measures(LENS)   # every test reading the panel's lens runs (the plan)
+
 
 @pytest.fixture
-def runs(request, model_pool, measure):
-    return panel_runs(request, model_pool, measure)
+def runs(geometry_runs):
+    return geometry_runs
 
 
 def _caveats(*extra):
@@ -179,10 +181,11 @@ def test_softcap_native_cap_applied(verdict):
 @pytest.mark.claim("controls.perturbation_null", source=SEED_002, variant="corrected", version=2,
                    statement="Add a zero / identity-perturbation null that must produce no change - it proves the "
                              "measurement path itself isn't manufacturing the effect.")
-def test_null_zero_noise_changes_nothing(request, model_pool, measure, verdict):
+@pytest.mark.measures(*NULL)
+def test_null_zero_noise_changes_nothing(geometry_runs, verdict):
     """σ = 0 (absolute and relative arms, hooks registered) vs the unperturbed run on the same view:
     every lens array and the state occupancy must be identical bit for bit. REFUTED on any difference."""
-    runs = panel_runs(request, model_pool, measure, need={"null"})
+    runs = geometry_runs
     models = available(runs)
     if not models:
         pytest.skip("no model available")

@@ -25,9 +25,9 @@ import scipy.stats
 
 from claims._geometry_helpers import (GGUF_CAVEAT, LENS_CAVEAT, PUBLISHED_GD, PUBLISHED_LABEL, PUBLISHED_PARAMS,
                                       PUBLISHED_PERTURBATION, PUBLISHED_SELF_TRANSITION, PUBLISHED_UPPER, REGIME_LOWER,
-                                      REGIME_UPPER, RELATIVE, SEED_004, SIGMA_ABS, SIGMA_REL, STANDIN, STANDIN_CAVEAT,
+                                      REGIME_UPPER, RELATIVE, SEED_004, SHIFTS, LENS, SIGMA_ABS, SIGMA_REL, STANDIN, STANDIN_CAVEAT,
                                       available, forest_plot, gap_given_split, gd_data, gd_ratio_stat, halves,
-                                      largest_log_gap, log_gd, log_mean_d, log_mean_g, panel_runs, ratio_interval,
+                                      largest_log_gap, log_gd, log_mean_d, log_mean_g, ratio_interval,
                                       split_at_largest_gap, unavailable_caveat)
 from lmclaims.probes import operators as ops
 from lmclaims.probes import taxonomy as tx
@@ -37,6 +37,8 @@ from lmclaims.stats.combine import any_of
 from lmclaims.stats.correlation import correlation_within
 from lmclaims.stats.directional import statistic_above, statistic_below
 from lmclaims.stats.exact import exact, too_few_units
+
+pytestmark = pytest.mark.measures(LENS)   # every test reading the panel's lens runs (the plan)
 
 CLUSTERS_STATEMENT = ("The eight models do not vary continuously on the GD_ratio. They partition into two clusters "
                       "with no overlap and roughly an order of magnitude of gap between them")
@@ -50,8 +52,8 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.fixture
-def runs(request, model_pool, measure):
-    return panel_runs(request, model_pool, measure)
+def runs(geometry_runs):
+    return geometry_runs
 
 
 def _run(runs, name):
@@ -328,20 +330,19 @@ def _shifts(r, tag):
 
 
 @pytest.mark.slow
+@pytest.mark.measures(*SHIFTS)
 @pytest.mark.parametrize("arm", ["absolute", "relative"])
 @pytest.mark.claim("geometry.perturbation_absorbs", source=SEED_004, variant="corrected", version=1, verdicts=5,
                    statement="GPT-2 absorbs the perturbation with state percentages shifting by less than 1.5 points. "
                              "OPT-125M converts the perturbation into surface dispersion (branching +12.5 points). "
                              "Qwen-0.5B destabilizes its dominant state (stable -18.8 points).")
-def test_perturbation_state_shifts(model_name, arm, runs, verdict, request):
+def test_perturbation_state_shifts(model_name, arm, runs, verdict):
     """Per model and noise arm, each state's occupancy shift (pp, paired over texts vs the unperturbed
     run on the same view) is tested for "absorbed": |shift| < 1.5 pp (TOST equivalence). REFUTED on a
     state = a real shift, i.e. the model does not absorb the noise there. Arms: absolute σ = 1.0 for
     every model (the seed's "same input noise"), relative σ = 0.25 × per-token RMS (the control)."""
     r = _run(runs, model_name)
-    if "shifts" not in r.bundles:
-        r = panel_runs(request, request.getfixturevalue("model_pool"), request.getfixturevalue("measure"),
-                       need={"shifts"})[model_name]
+    assert "shifts" in r.bundles, "the plan should have made the shifts bundle (pytest.mark.measures(*SHIFTS))"
     tag = "abs" if arm == "absolute" else "rel"
     d, th = _shifts(r, tag)
     keep = np.isfinite(d).all(axis=1)

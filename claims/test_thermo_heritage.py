@@ -26,6 +26,8 @@ from lmclaims.stats.directional import statistic_above
 from lmclaims.stats.exact import exact, too_few_units
 from lmclaims.stats.measurement import measured
 
+pytestmark = pytest.mark.measures(H.RESIDUAL_NORMS)   # the residual norms on the default eval view
+
 SIGN_STATEMENT = ("EleutherAI models (Pythia, GPT-NeoX) mostly dampen signal (G < 1); Meta / OpenAI models "
                   "(OPT, LLaMA, GPT-2) consistently expand signal (G > 1)")
 DEFS = {"hidden_states": "as-published", "hook": "as-published", "corrected": "corrected"}
@@ -281,7 +283,7 @@ HERITAGE_TRAIN = dict(steps=150, batch_size=16, lr=3e-3, weight_decay=0.1)
 @pytest.mark.claim("thermo.heritage_controlled", source=H.SEED_POST, variant="corrected", verdicts=3,
                    statement="Who trained the model (its training recipe) decides the sign of G, more than its "
                              "architecture — tested with a controlled recipe x architecture design")
-def test_heritage_controlled_recipe_vs_arch(corpus, verdict):
+def test_heritage_controlled_recipe_vs_arch(corpus, measure, verdict):
     from lmclaims.training.thermo import TinySpec, run_tiny
     import statsmodels.api as sm
     from statsmodels.formula.api import ols
@@ -292,7 +294,7 @@ def test_heritage_controlled_recipe_vs_arch(corpus, verdict):
             vals = []
             for seed in HERITAGE_SEEDS:
                 r = run_tiny(TinySpec.make(arch=arch, n_layers=4, seed=seed, recipe=recipe, train=HERITAGE_TRAIN), corpus,
-                             num_threads=H.THREADS)
+                             derived_json=measure.derived_json, num_threads=H.THREADS)
                 v = float(np.log(r.gains["corrected"]).mean())
                 vals.append(v)
                 rows.append({"arch": arch, "recipe": rname, "seed": seed, "logG": v, "loss": r.eval_after})

@@ -26,6 +26,8 @@ from lmclaims.stats.directional import statistic_below as assertions_statistic_b
 from lmclaims.stats.exact import exact
 from lmclaims.training.thermo import TinySpec, run_tiny
 
+pytestmark = pytest.mark.measures(H.RESIDUAL_NORMS)   # the residual norms on the default eval view
+
 BOUND_STATEMENT = "For the Pythia family, the maximum stable residual gain scales with depth as G_max ≈ 10^(1/L)"
 SWEEP_SEEDS = (0, 1, 2)               # 3 seeds per depth (brief); not chosen by looking at results
 SWEEP_DEPTHS = (2, 4, 8)              # default run: 1/L spans 0.125..0.5
@@ -99,12 +101,12 @@ def test_kleiber_paper_numbers(verdict):
 
 
 # --- controlled depth sweep --------------------------------------------------------------------------------
-def _sweep(corpus, depths):
+def _sweep(corpus, measure, depths):
     results = []
     for L in depths:
         for seed in SWEEP_SEEDS:
             spec = TinySpec.make(arch="llama", n_layers=L, d_model=64, n_heads=4, seed=seed, train=SWEEP_TRAIN)
-            results.append(run_tiny(spec, corpus, num_threads=H.THREADS))
+            results.append(run_tiny(spec, corpus, derived_json=measure.derived_json, num_threads=H.THREADS))
     return results
 
 
@@ -141,8 +143,8 @@ def _law(verdict, results, which: str, caveat: str):
 
 
 @pytest.mark.claim("thermo.kleiber_law", source=H.SEED_POST, statement=BOUND_STATEMENT, variant="corrected")
-def test_kleiber_law_depth_sweep(corpus, verdict):
-    _law(verdict, _sweep(corpus, SWEEP_DEPTHS), "max_block",
+def test_kleiber_law_depth_sweep(corpus, measure, verdict):
+    _law(verdict, _sweep(corpus, measure, SWEEP_DEPTHS), "max_block",
          "G_max = max over blocks 1..L-1 of the per-block geometric-mean gain, chosen and estimated on the same "
          "probe texts (the cached sweep keeps only the mean profile): its upward selection bias is the largest "
          "of 1..L-2 near-ties of text noise, small against the between-depth spread, and it goes into the "
@@ -150,8 +152,8 @@ def test_kleiber_law_depth_sweep(corpus, verdict):
 
 
 @pytest.mark.claim("thermo.kleiber_law", source=H.SEED_POST, statement=BOUND_STATEMENT, variant="as-published")
-def test_kleiber_law_depth_sweep_hidden_states(corpus, verdict):
-    _law(verdict, _sweep(corpus, SWEEP_DEPTHS), "hidden_states",
+def test_kleiber_law_depth_sweep_hidden_states(corpus, measure, verdict):
+    _law(verdict, _sweep(corpus, measure, SWEEP_DEPTHS), "hidden_states",
          "as published: hidden-states G (penultimate block, last token), mean over probe texts")
 
 
@@ -160,8 +162,8 @@ def test_kleiber_law_depth_sweep_hidden_states(corpus, verdict):
 # (one claim, one family; issue 12).
 @pytest.mark.claim("thermo.kleiber_law_deep", source=H.SEED_POST, statement=BOUND_STATEMENT, variant="corrected",
                    family="thermo.kleiber_law")
-def test_kleiber_law_depth_sweep_deep(corpus, verdict):
-    _law(verdict, _sweep(corpus, SWEEP_DEPTHS_SLOW), "max_block", "depths 2..16 (slow)")
+def test_kleiber_law_depth_sweep_deep(corpus, measure, verdict):
+    _law(verdict, _sweep(corpus, measure, SWEEP_DEPTHS_SLOW), "max_block", "depths 2..16 (slow)")
 
 
 @pytest.mark.claim("thermo.kleiber_law_pythia", source=H.SEED_POST, statement=BOUND_STATEMENT, variant="corrected",

@@ -29,6 +29,8 @@ from lmclaims.stats.combine import any_of
 from lmclaims.training.loop import threads
 from lmclaims.training.thermo import TinySpec, finetune_loaded, finetune_settings, run_tiny
 
+pytestmark = pytest.mark.measures(H.RESIDUAL_NORMS)   # the residual norms on the default eval view
+
 STATEMENT = "RLHF changes magnitude, but cannot flip the sign (a dampener stays a dampener)"
 
 # (b) settings, decided before any run. SFT: AdamW lr 5e-5 (top of the usual 1e-5..5e-5 SFT range, because
@@ -166,12 +168,12 @@ DAMP_SEEDS = (0, 1, 2)
 # dampener stays a dampener"), not part of it: a seed whose base does not dampen is left out with the
 # reason, and if none dampens the test is skipped (issue 12: it was recorded as a REFUTED verdict).
 @pytest.mark.claim("thermo.rlhf_dampener", source=H.SEED_POST, statement=STATEMENT, variant="corrected", verdicts=3)
-def test_rlhf_dampener_stays_dampener(corpus, verdict):
+def test_rlhf_dampener_stays_dampener(corpus, measure, verdict):
     runs, failed = [], []
     for seed in DAMP_SEEDS:
         spec = TinySpec.make(arch="llama", n_layers=4, seed=seed, recipe=DAMP_RECIPE, train=DAMP_TRAIN,
                              finetune=DAMP_FINETUNE)
-        r = run_tiny(spec, corpus, num_threads=H.THREADS)
+        r = run_tiny(spec, corpus, derived_json=measure.derived_json, num_threads=H.THREADS)
         base = np.asarray(r.gains["corrected"])
         check = assertions.below(np.log(base), 0.0, min_effect=float(np.log1p(H.MIN_EFFECT_G)), name="log base G")
         if check.supported:

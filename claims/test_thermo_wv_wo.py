@@ -25,6 +25,8 @@ from lmclaims.stats.across_models import groups_differ
 from lmclaims.stats.exact import exact, too_few_units
 from lmclaims.stats.measurement import measured_exact
 
+pytestmark = pytest.mark.measures(H.RESIDUAL_NORMS)   # the residual norms on the default eval view
+
 PREDICTS = ("The ratio ||W_V|| / ||W_O|| predicts whether a model dampens or expands, with ~10x differences "
             "between labs")
 

@@ -195,12 +195,10 @@ class _InterventionThatRaises(ScaleBlockOutput):
     """ScaleBlockOutput whose hook function raises inside the forward pass."""
     name = "raises_in_hook"
 
-    def hooks(self, adapter):
-        from lmclaims.engine.interventions import _block_hook
-
+    def edits(self, adapter):
         def fail(x, y):
             raise _Boom("intervention failed inside the forward")
-        return _block_hook(adapter, self.layer, fail)
+        return [(f"resid_post.{self.layer}", fail)]
 
 
 @pytest.mark.parametrize("needs_calls", [False, True])

@@ -10,7 +10,7 @@ import pytest
 
 from lmclaims.corpus import corpus_from_texts
 from lmclaims.engine.forward import measure
-from lmclaims.engine.interventions import Intervention, ResidualNoise, _block_hook
+from lmclaims.engine.interventions import Intervention, ResidualNoise
 from lmclaims.models.loading import load_model
 from lmclaims.probes import taxonomy as tx
 from lmclaims.probes.lens import LensGeometry
@@ -31,10 +31,10 @@ class LeakyNoise(Intervention):
     def params(self):
         return {"layer": self.layer, "sigma": self.sigma}
 
-    def hooks(self, adapter):
+    def edits(self, adapter):
         def fn(x, y):
             return y + (self.sigma + 1e-6) * y.pow(2).mean(-1, keepdim=True).sqrt()
-        return _block_hook(adapter, self.layer, fn)
+        return [(f"resid_post.{self.layer}", fn)]
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -50,7 +51,12 @@ def _run(cmd: list[str], cwd: Path, env: dict, timeout: int = 600) -> subprocess
 def venv(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("wheel")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIP_REQUIRE_VIRTUALENV")}
-    res = _run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+    # build from a copy without build/ or *.egg-info: setuptools reuses an in-tree build/lib, so files
+    # deleted from the source would otherwise still ship in the wheel
+    src = tmp / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "reports", ".venv",
+                                                             ".whl", ".lmclaims-cache", "__pycache__", ".hypothesis"))
+    res = _run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
                 "--disable-pip-version-check", "-q", "-w", str(tmp / "dist")], cwd=tmp, env=env)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     (wheel,) = (tmp / "dist").glob("lmclaims-*.whl")
@@ -60,6 +66,7 @@ def venv(tmp_path_factory) -> Path:
                  "lmclaims/report/papers.toml", "lmclaims/templates/test_claim_template.py"):
         assert data in names, f"{data} not in the wheel"
     assert not any(n.startswith(("claims/", "tests/", "fixtures/")) for n in names)
+    assert "lmclaims/plan.py" in names and "lmclaims/pytest_plugin/plan.py" in names
     res = _run([sys.executable, "-m", "venv", "--system-site-packages", str(tmp / "venv")], cwd=tmp, env=env)
     assert res.returncode == 0, res.stderr[-2000:]
     py = tmp / "venv" / "bin" / "python"

@@ -101,7 +101,7 @@ def capture_residual(adapter, block_calls: list | None = None):
 
     With ``block_calls`` (a list of length n_layers), also record each block's call arguments into it:
     ``(hidden passed positionally, args[1:], kwargs)``. Every hook is removed on exit, also when the
-    body raises. With ``interventions._block_hook`` the only place that registers hooks.
+    body raises. With ``lmclaims.engine.hooks.site_hooks`` the only place that registers hooks.
     """
     store: list = [None] * (adapter.n_layers + 1)
     handles = []

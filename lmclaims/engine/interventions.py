@@ -1,7 +1,9 @@
 """Interventions on the residual stream, as context managers that always remove their hooks.
 
 Each intervention is a frozen dataclass with a ``name`` and ``params()`` (recorded in cache keys
-and verdicts) and a ``hooks(adapter)`` context manager. Block indices are 0-based.
+and verdicts) and its ``edits(adapter)``: ``(site, fn)`` pairs at named sites
+(:mod:`lmclaims.models.sites`, e.g. ``resid_post.3``) that ``hooks(adapter)`` applies through the
+engine's hook registry (:mod:`lmclaims.engine.hooks`) for a ``with``. Block indices are 0-based.
 
 - ``SkipBlock(l)``: block l returns its input unchanged (identity; ShortGPT-style layer removal).
 - ``ScaleBlockOutput(l, alpha)``: h_l ← h_{l-1} + α·(h_l − h_{l-1}) (scales the block's update).
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from lmclaims.engine.hooks import site_hooks
 from lmclaims.models.adapter import Adapter
 
 
@@ -33,48 +36,11 @@ from lmclaims.models.adapter import Adapter
 current_text_ids: contextvars.ContextVar = contextvars.ContextVar("lmclaims_text_ids", default=None)
 
 
-def _block_input(args, kwargs):
-    if args:
-        return args[0]
-    return kwargs["hidden_states"]
-
-
-def _replace_output(output, new):
-    if isinstance(output, tuple):
-        return (new,) + tuple(output[1:])
-    return new
-
-
-def _first(output):
-    return output[0] if isinstance(output, tuple) else output
-
-
-@contextlib.contextmanager
-def _block_hook(adapter: Adapter, layer: int, fn):
-    """Register ``fn(block_input, block_output) -> new_output_tensor`` on block ``layer``."""
-    if not 0 <= layer < adapter.n_layers:
-        raise IndexError(f"layer {layer} out of range for a {adapter.n_layers}-block model")
-    block = adapter.blocks[layer]
-    saved = {}
-
-    def pre(module, args, kwargs):
-        saved["x"] = _block_input(args, kwargs)
-
-    def post(module, args, kwargs, output):
-        new = fn(saved.pop("x"), _first(output))
-        return output if new is None else _replace_output(output, new)
-
-    # prepend: an intervention must act before any observer (capture_residual) reads the output
-    h1 = block.register_forward_pre_hook(pre, with_kwargs=True, prepend=True)
-    h2 = block.register_forward_hook(post, with_kwargs=True, prepend=True)
-    try:
-        yield
-    finally:
-        h1.remove()
-        h2.remove()
-
-
 class Intervention:
+    """An intervention is a set of edits at named sites (``edits(adapter) -> [(site, fn)]``, see
+    :mod:`lmclaims.engine.hooks`); ``hooks(adapter)`` applies them for a ``with`` through the engine's
+    registry, which removes every hook in ``finally``. Weight swaps override ``hooks`` instead."""
+
     name = "none"
 
     def params(self) -> dict:
@@ -83,9 +49,11 @@ class Intervention:
     def describe(self) -> dict:
         return {"name": self.name, **self.params()}
 
-    @contextlib.contextmanager
+    def edits(self, adapter: Adapter) -> list:
+        return []
+
     def hooks(self, adapter: Adapter):
-        yield
+        return site_hooks(adapter, self.edits(adapter))
 
 
 @dataclass(frozen=True)
@@ -101,8 +69,8 @@ class SkipBlock(Intervention):
     def params(self):
         return {"layer": self.layer}
 
-    def hooks(self, adapter):
-        return _block_hook(adapter, self.layer, lambda x, y: x)
+    def edits(self, adapter):
+        return [(f"resid_post.{self.layer}", lambda x, y: x)]
 
 
 @dataclass(frozen=True)
@@ -114,9 +82,9 @@ class ScaleBlockOutput(Intervention):
     def params(self):
         return {"layer": self.layer, "alpha": self.alpha}
 
-    def hooks(self, adapter):
+    def edits(self, adapter):
         a = self.alpha
-        return _block_hook(adapter, self.layer, lambda x, y: x + a * (y - x))
+        return [(f"resid_post.{self.layer}", lambda x, y: x + a * (y - x))]
 
 
 @dataclass(frozen=True)
@@ -130,10 +98,10 @@ class MeanAblateBlock(Intervention):
         h = hashlib.sha256(torch.tensor(self.mean_update, dtype=torch.float32).numpy().tobytes()).hexdigest()
         return {"layer": self.layer, "mean_update_sha256": h[:16]}
 
-    def hooks(self, adapter):
+    def edits(self, adapter):
         def fn(x, y):
             return x + torch.as_tensor(self.mean_update, dtype=x.dtype, device=x.device)
-        return _block_hook(adapter, self.layer, fn)
+        return [(f"resid_post.{self.layer}", fn)]
 
 
 @dataclass(frozen=True)
@@ -147,10 +115,10 @@ class ResidualNoise(Intervention):
     def params(self):
         return {"layer": self.layer, "sigma": self.sigma, "relative": self.relative, "seed": self.seed}
 
-    def hooks(self, adapter):
+    def edits(self, adapter):
         if self.sigma == 0:
             # zero noise: register the hook anyway (the path is exercised) but return the output as is
-            return _block_hook(adapter, self.layer, lambda x, y: None)
+            return [(f"resid_post.{self.layer}", lambda x, y: None)]
         def fn(x, y):
             ids = current_text_ids.get()
             if ids is None:
@@ -165,7 +133,7 @@ class ResidualNoise(Intervention):
             if self.relative:
                 scale = self.sigma * y.float().pow(2).mean(dim=-1, keepdim=True).sqrt().to(y.dtype)
             return y + scale * eps
-        return _block_hook(adapter, self.layer, fn)
+        return [(f"resid_post.{self.layer}", fn)]
 
 
 # --------------------------------------------------------------------------- weight swaps

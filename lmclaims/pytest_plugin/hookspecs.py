@@ -39,10 +39,10 @@ def pytest_lmclaims_model_sources(config):
 
 @hookspec
 def pytest_lmclaims_default_view_probes(lm, measure):
-    """Extra probes to add to a model's shared pass on the default eval view: return a list of probes.
+    """Extra probes to add to a model's first pass on the default eval view: return a list of probes.
 
     Use it when a host project's own probes should ride along with the one forward pass per model
-    that the claims already make (``lmclaims.pytest_plugin.shared_pass``). Return ``[]`` for models
+    that the claims already make (the measurement plan, ``lmclaims.pytest_plugin.plan``). Return ``[]`` for models
     you do not measure.
     """
 

@@ -24,7 +24,7 @@ from lmclaims.models.loading import CorruptModel, ModelUnavailable
 from lmclaims.models.pool import ModelPool
 from lmclaims.pytest_plugin import model_options
 from lmclaims.pytest_plugin.model_options import panel_from_options, parse_shard, share_cpu_threads, worker_device
-from lmclaims.pytest_plugin.shared_pass import SharedPass
+from lmclaims.pytest_plugin.plan import MeasurementPlan
 
 _POOL = pytest.StashKey[ModelPool]()
 _CACHE = pytest.StashKey[MeasurementCache]()
@@ -108,6 +108,8 @@ def _register_sources(config) -> dict:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "models(*globs): restrict a model-parametrized test to these names")
+    config.addinivalue_line("markers", "measures(*needs): what the test measures (lmclaims.plan.Need), planned "
+                                       "into one engine pass per (model, view, intervention)")
     config.addinivalue_line("markers", "slow: heavier variants (long training, large models); "
                                        "skipped unless --claims-runslow")
     model_options.check_options(config)
@@ -213,10 +215,10 @@ class Measurer:
     """``measure(model, probes, intervention=None, max_texts=..., split="eval")`` with the session
     cache and token window; returns {probe name: arrays} and records what was computed/cached."""
 
-    def __init__(self, config, corpus, cache, shared: SharedPass | None = None):
+    def __init__(self, config, corpus, cache, plan: MeasurementPlan | None = None):
         self.config, self.corpus, self.cache = config, corpus, cache
         self.info = RunInfo()
-        self.shared = shared
+        self._plan = plan
 
     @property
     def default_max_texts(self):
@@ -229,11 +231,19 @@ class Measurer:
             max_texts = self.default_max_texts
         return self.corpus.view(split=split, max_texts=max_texts, max_tokens=self.config.getoption("claims_max_tokens"))
 
+    def planned(self, tag: str, model: str | None = None) -> bool:
+        """Whether a selected, unskipped test declared a need tagged ``tag`` (for ``model``, or any)."""
+        return self._plan is not None and self._plan.planned(tag, model)
+
+    def plan(self) -> dict[str, list[str]]:
+        """{model: tags of the needs planned for it} in this session (:mod:`lmclaims.plan`)."""
+        return self._plan.tags() if self._plan is not None else {}
+
     def __call__(self, lm, probes, *, intervention=None, max_texts="profile", split="eval", view=None):
         view = view or self.view(max_texts=max_texts, split=split)
         probes = list(probes)
-        if self.shared is not None and self.cache.enabled and intervention is None and view.key == self.view().key:
-            probes += self.shared.extra_probes(lm, self, probes)     # shared_pass.py
+        if self._plan is not None and self.cache.enabled:     # the plan's needs of this group: plan.py
+            probes += self._plan.extra_probes(lm, self, probes, view, intervention)
         return engine_measure(lm, view, probes, intervention=intervention, cache=self.cache, info=self.info)
 
     def derived(self, recipe: str, inputs: dict, compute):
@@ -249,5 +259,5 @@ class Measurer:
 
 @pytest.fixture(scope="session")
 def measure(request, corpus, measurement_cache) -> Measurer:
-    shared = SharedPass(request.session, [e.name for e in request.config.stash[_ENTRIES]])
-    return Measurer(request.config, corpus, measurement_cache, shared)
+    plan = MeasurementPlan(request.session, [e.name for e in request.config.stash[_ENTRIES]])
+    return Measurer(request.config, corpus, measurement_cache, plan)

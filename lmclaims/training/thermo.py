@@ -4,8 +4,8 @@
   byte-level token blocks of the corpus' *train half* (``data.split_texts``: every other eval text),
   then measure its residual norms on the first ``probe_len`` bytes of the disjoint *probe half*
   (one window per text: the text stays the unit) and summarise every gain definition
-  (``lmclaims.probes.gain``). Results are cached as JSON under ``$LMCLAIMS_CACHE/thermo_tiny/``,
-  keyed by the spec, corpus hash, code version and library versions.
+  (``lmclaims.probes.gain``). Given a claim's ``measure.derived_json``, a run is a derived
+  measurement in the measurement cache, keyed by the spec, corpus hash, code version and library versions.
 - ``finetune_loaded(lm, texts, ...)``: a real fine-tune of a loaded panel model on a *copy* of its
   weights: SFT on corpus token blocks, then a short DPO step (Rafailov et al. 2023) on pairs where the
   corpus continuation is preferred over the same tokens shuffled — an honest, labelled **stand-in**
@@ -53,13 +53,6 @@ class TinySpec:
     def make(*, recipe: dict | None = None, train: dict | None = None, finetune: dict | None = None, **kw):
         fz = lambda d: tuple(sorted((d or {}).items()))  # noqa: E731
         return TinySpec(recipe=fz(recipe), train=fz(train), finetune=fz(finetune), **kw)
-
-    def key(self, corpus_sha: str) -> str:
-        import transformers
-        blob = json.dumps({"spec": dataclasses.asdict(self), "corpus": corpus_sha, "code": CODE_VERSION,
-                           "torch": torch.__version__.split("+")[0], "transformers": transformers.__version__},
-                          sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
 def _tokenizer():
@@ -141,38 +134,39 @@ def _data(corpus, spec: TinySpec):
     return blocks, windows, eval_blocks
 
 
-def _cache_dir():
-    from lmclaims.paths import cache_root
-    d = cache_root() / "thermo_tiny"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+def run_tiny(spec: TinySpec, corpus, *, derived_json=None, num_threads: int | None = None) -> TinyResult:
+    """Train and measure one tiny model; see the module docstring.
 
+    ``derived_json``: a claim's ``measure.derived_json`` — the run is then a derived measurement in the
+    measurement cache, keyed by the spec, the corpus sha256, the code version and the library versions
+    (read back on a warm re-run); without it the run is computed and not kept.
+    """
+    def compute() -> dict:
+        t0 = time.perf_counter()
+        blocks, windows, eval_blocks = _data(corpus, spec)
+        with threads(num_threads):
+            model = tiny_model(spec.arch, spec.n_layers, spec.d_model, spec.n_heads, VOCAB, spec.seed,
+                               max_positions=max(spec.seq_len, spec.probe_len), **dict(spec.recipe))
+            res = train_causal_lm(model, blocks, seed=spec.seed, eval_blocks=eval_blocks, **dict(spec.train))
+            gains = _summary_dict(residual_arrays(model, windows), windows.shape[0])
+            ft = {}
+            if spec.finetune:
+                ft = finetune_tiny(model, blocks, windows, eval_blocks, dict(spec.finetune), seed=spec.seed)
+        out = TinyResult(spec=spec, losses=[round(x, 4) for x in res.losses], eval_before=res.eval_before,
+                         eval_after=res.eval_after, gains=gains, seconds=time.perf_counter() - t0, finetune=ft)
+        return json.loads(json.dumps(out.to_json(), default=str))
 
-def run_tiny(spec: TinySpec, corpus, *, use_cache: bool = True, num_threads: int | None = None) -> TinyResult:
-    """Train (or load from cache) and measure one tiny model; see the module docstring."""
-    path = _cache_dir() / f"{spec.key(corpus.sha256)}.json"
-    if use_cache and path.exists():
-        d = json.loads(path.read_text())
-        d["spec"] = spec
-        return TinyResult(**d, cached=True)
-    t0 = time.perf_counter()
-    blocks, windows, eval_blocks = _data(corpus, spec)
-    with threads(num_threads):
-        model = tiny_model(spec.arch, spec.n_layers, spec.d_model, spec.n_heads, VOCAB, spec.seed,
-                           max_positions=max(spec.seq_len, spec.probe_len), **dict(spec.recipe))
-        tr = dict(spec.train)
-        res = train_causal_lm(model, blocks, seed=spec.seed, eval_blocks=eval_blocks, **tr)
-        gains = _summary_dict(residual_arrays(model, windows), windows.shape[0])
-        ft = {}
-        if spec.finetune:
-            ft = finetune_tiny(model, blocks, windows, eval_blocks, dict(spec.finetune), seed=spec.seed)
-    out = TinyResult(spec=spec, losses=[round(x, 4) for x in res.losses], eval_before=res.eval_before,
-                     eval_after=res.eval_after, gains=gains, seconds=time.perf_counter() - t0, finetune=ft)
-    if use_cache:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(out.to_json(), default=str))
-        tmp.rename(path)
-    return out
+    if derived_json is None:
+        record, cached = compute(), False
+    else:
+        import transformers
+        record = derived_json("thermo_tiny_run", {
+            "spec": json.loads(json.dumps(dataclasses.asdict(spec), default=str)), "corpus": corpus.sha256,
+            "code": CODE_VERSION, "torch": torch.__version__.split("+")[0], "transformers": transformers.__version__},
+            compute)
+        cached = True
+    record = {**record, "spec": spec}
+    return TinyResult(**record, cached=cached)
 
 
 def finetune_tiny(model, blocks, windows, eval_blocks, settings: dict, *, seed: int) -> dict:
