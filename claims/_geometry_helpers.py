@@ -2,7 +2,7 @@
 
 Used by ``claims/test_runtime_geometry.py`` and ``claims/test_controls.py``. Everything that costs
 model time happens in :func:`panel_runs`, which visits each model of the panel ONCE per session
-(the pool holds one model) and runs, per model:
+(the session pool keeps recently used models within its memory budget) and runs, per model:
 
 1. held-out split (all 40 texts, 128-token window): ``FinalNormedStates`` → T fit (control 1);
 2. eval split (profile ``max_texts``, 64 in dev), ONE forward pass and ONE lens matmul per chunk of

@@ -5,7 +5,7 @@ Registered by :mod:`lmclaims.plugin` (the pytest11 entry point), so any project 
 lmclaims has them; the options are in :mod:`lmclaims.pytest_plugin.model_options`.
 
 A test that takes ``model`` is parametrized over the panel's entries (session scope, so pytest
-groups tests by model and holds one at a time); ``@pytest.mark.models("smollm2-135m*")`` narrows
+groups tests by model; the session's ``ModelPool`` keeps recent models within a memory budget); ``@pytest.mark.models("smollm2-135m*")`` narrows
 it. A model that cannot be loaded is a *skip* whose reason says why and what command fixes it; a
 model whose panel metadata disagrees with the loaded config (``PanelMismatch``) is an *error*.
 """

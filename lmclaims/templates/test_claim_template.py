@@ -25,6 +25,7 @@ import math
 import numpy as np
 import pytest
 
+from lmclaims.plan import Need
 from lmclaims.probes.base import per_text
 from lmclaims.probes.residual import ResidualNorms, last_token_rows
 from lmclaims.stats.assertions import above, greater
@@ -42,6 +43,12 @@ PUBLISHED_MIN_RATIO_GAIN = 0.05
 # log(1.05): below a 5% change, dequantisation noise of the offline GGUF weights (~0.3% per norm)
 # and the choice of texts could produce it.
 MIN_LOG_GROWTH = math.log(1.05)
+
+
+# What the tests measure, declared as data: the plugin plans one forward pass per model for every
+# selected test's needs (docs/writing-a-probe.md, "the plan").
+NORMS = Need("template.residual_norms", probes=lambda lm, measure: [ResidualNorms()])
+pytestmark = pytest.mark.measures(NORMS)
 
 
 def _norms(measure, model):
