@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from lmclaims.engine.lens import _GROUP, DEFAULT_TOPK, LensStats, LogitTransform, _TopK, _TopKNumpy
@@ -117,7 +118,18 @@ class Workspace:
 
     def rows(self, idx: torch.Tensor) -> torch.Tensor:
         """Raw logits [len(idx), V] of the given rows of the last call."""
-        return torch.cat([self.block(i)[idx] for i in range(len(self.blocks))], dim=1)
+        if self.dense.device.type != "cpu":
+            return torch.cat([self.block(i)[idx] for i in range(len(self.blocks))], dim=1)
+        B = self.blocks[0][1]
+        nf = sum(1 for _, n in self.blocks if n == B)                  # full blocks: a [nf, R, B] view
+        full = self.dense[:self.R * nf * B].view(nf, self.R, B).numpy()
+        tail = self.block(nf).numpy() if nf < len(self.blocks) else None
+        out = np.empty((len(idx), self.blocks[-1][0] + self.blocks[-1][1]), dtype=np.float32)
+        for j, r in enumerate(torch.as_tensor(idx).tolist()):         # one strided copy per row
+            out[j, :nf * B].reshape(nf, B)[...] = full[:, r, :]
+            if tail is not None:
+                out[j, nf * B:] = tail[r]
+        return torch.from_numpy(out)
 
 
 def multi_readout(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
