@@ -52,8 +52,9 @@ MATMUL_ROWS = 256          # rows per unembedding GEMM of ``LensGeometrySet``: a
 @dataclass(frozen=True)
 class LensGeometry(Probe):
     name = "lens_geometry"
-    version = 4               # 3 (2026-12-02): dense features via ``readout_features`` (rounding); exact nucleus
+    version = 5               # 3 (2026-12-02): dense features via ``readout_features`` (rounding); exact nucleus
                               # 4 (2026-12-07): readouts in base-2 shifted log-weights, cap via sigmoid (rounding)
+                              # 5 (2026-12-07): cap's σ via exp2 + reciprocal (rounding); nucleus by levels (same)
     positions_per_text: int | None = 16
     temperature: float = 1.0
     softcap: float | None = None        # an extra cap applied on top (the softcap control)
@@ -94,8 +95,9 @@ class LensGeometrySet(Probe):
     """
 
     name = "lens_geometry_set"
-    version = 3               # 2 (2026-12-02): top-K shared across readouts, H = log S − U/S (rounding); exact nucleus
+    version = 4               # 2 (2026-12-02): top-K shared across readouts, H = log S − U/S (rounding); exact nucleus
                               # 3 (2026-12-07): ``multi_readout`` kernel (column-block GEMM, top-K filter, exp2; rounding)
+                              # 4 (2026-12-07): cap's σ via exp2 + reciprocal (rounding); nucleus by levels (same)
     positions_per_text: int | None = 4
     readouts: tuple = (("base", 1.0, None),)
     top_p: float | None = None
@@ -285,7 +287,7 @@ def _features(rd, tf: LogitTransform, top_raw: torch.Tensor, dense_rows, vocab_s
     def lp_est(z, row):                    # the same in float64 numpy, for the nucleus's estimate only
         u = z.astype(np.float64)
         if shift.cap is not None:
-            u = 1.0 / (1.0 + np.exp(-shift.u * u))
+            u = 1.0 / (1.0 + np.exp2(shift.u * u))
         return (shift.k * u + b64[row]) * LN2 - ls64[row]
 
     mass, count, plogp = _nucleus(top_lp, top_raw[:, -1], raw_rows, lp_of, top_p, lp_est)
