@@ -41,6 +41,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from lmclaims.engine.lens import LogitTransform, geometry_features, lens_stats  # noqa: E402
 
 import lens_probe_v0  # noqa: E402
+import lens_probe_v1  # noqa: E402
+import readouts_v1  # noqa: E402
 import lens_v0  # noqa: E402
 import lens_v1  # noqa: E402
 from lmclaims.engine.readouts import Workspace, multi_readout  # noqa: E402
@@ -106,6 +108,13 @@ def _readout_new(x, W, b, spec, ws):
     return [_features(rd, tf, top_raw, ws.rows, V, tp, 10, 0.01) for rd, (tf, tp) in zip(reads, spec)]
 
 
+def _readout_v1(x, W, b, spec, ws):
+    """The same by the code before the level-based nucleus and the exp2 σ (bench/lens_probe_v1.py, readouts_v1.py)."""
+    V = W.shape[0]
+    reads, top_raw, ws = readouts_v1.multi_readout(x, W, b, [tf for tf, _ in spec], workspace=ws)
+    return [lens_probe_v1._features(rd, tf, top_raw, ws.rows, V, tp, 10, 0.01) for rd, (tf, tp) in zip(reads, spec)]
+
+
 def _readout_v0(x, W, b, spec):
     """The same before (bench/lens_probe_v0.py): dense [R, V] GEMM, ``torch.topk`` per 16 MiB tile, dense readouts."""
     V = W.shape[0]
@@ -121,16 +130,18 @@ def _readout_v0(x, W, b, spec):
     return out
 
 
-def gemm_vs_readouts(x, W, b, reps, with_v0=True):
+def gemm_vs_readouts(x, W, b, reps, baselines=("v1",)):
     """Per readout: % of GEMM = t(plain GEMM) / t(GEMM + top-K + that readout's features), same loop."""
     R, d = x.shape
     V = W.shape[0]
     out = torch.empty(R, V)
-    ws = Workspace()
+    ws, ws1 = Workspace(), readouts_v1.Workspace()
     fns = {"mm": lambda: torch.mm(x, W.T, out=out)}
     for name, spec in READOUTS.items():
         fns[name] = (lambda spec=spec: _readout_new(x, W, b, spec, ws))
-        if with_v0:
+        if "v1" in baselines:
+            fns[name + " v1"] = (lambda spec=spec: _readout_v1(x, W, b, spec, ws1))
+        if "v0" in baselines:
             fns[name + " v0"] = (lambda spec=spec: _readout_v0(x, W, b, spec))
     ts = interleaved(fns, reps)
     del out
@@ -140,11 +151,14 @@ def gemm_vs_readouts(x, W, b, reps, with_v0=True):
     return gf, pct
 
 
-def readout_table(reps, with_v0, real_model=None):
+def readout_table(reps, baselines, real_model=None):
     print("## 0. geometry readouts (LensGeometrySet: R=256 rows, top-100, one GEMM per chunk)")
     print("% of GEMM = plain GEMM time / (GEMM + shared top-K + the readout's features) — per-pair median; "
-          "'set' = all four readouts + top-p from ONE GEMM")
-    print(f"{'model shape':40s} {'readout':22s} {'GEMM GF/s':>9s} {'GF/s':>7s} {'% GEMM':>7s} {'v0 %':>6s}")
+          "'set' = all four readouts + top-p from ONE GEMM; v1 = the code before the level-based nucleus "
+          "(bench/lens_probe_v1.py), v0 = before the multi_readout kernel (bench/lens_probe_v0.py)")
+    print("set, per readout: GEMM time ÷ ((set time − GEMM time) / 4), i.e. how many readouts fit in one "
+          "GEMM's time; % of 4 GEMMs = 4·GEMM time ÷ set time (four separate lens passes)")
+    print(f"{'model shape':40s} {'readout':22s} {'GEMM GF/s':>9s} {'GF/s':>7s} {'% GEMM':>7s} {'v1 %':>6s} {'v0 %':>6s}")
     g = torch.Generator().manual_seed(0)
     cases = []
     for name, (d, V, _) in SHAPES.items():
@@ -158,10 +172,15 @@ def readout_table(reps, with_v0, real_model=None):
             print(f"{label:40s} skipped: {made}")
             continue
         x, W, b = made
-        gf, pct = gemm_vs_readouts(x, W, b, reps, with_v0)
+        gf, pct = gemm_vs_readouts(x, W, b, reps, baselines)
         for r in READOUTS:
-            v0 = f"{pct[r + ' v0']:5.0f}%" if with_v0 else "     -"
-            print(f"{label:40s} {r:22s} {gf['mm']:9.1f} {gf[r]:7.1f} {pct[r]:6.0f}% {v0}", flush=True)
+            old = [f"{pct[r + ' ' + v]:5.0f}%" if v in baselines else "     -" for v in ("v1", "v0")]
+            print(f"{label:40s} {r:22s} {gf['mm']:9.1f} {gf[r]:7.1f} {pct[r]:6.0f}% {old[0]} {old[1]}", flush=True)
+        st = "set (all 4 + top-p)"
+        per = {k: 4 / (100 / pct[k] - 1) if pct[k] < 100 else float("inf") for k in pct if k.startswith(st)}
+        print(f"{label:40s} {'set: readouts per GEMM':22s} {per[st]:>17.1f} {'':7s} "
+              + " ".join(f"{per[st + ' ' + v]:5.1f} " for v in ("v1", "v0") if v in baselines)
+              + f"  (% of 4 GEMMs: {4 * pct[st]:.0f}%)", flush=True)
         del W
 
 
@@ -285,6 +304,9 @@ def main():
     ap.add_argument("--child", nargs=5, metavar=("KIND", "D", "V", "L", "T"))
     ap.add_argument("--tables", default="0123", help="which tables to run (digits; 0 = geometry readouts)")
     ap.add_argument("--no-v0", action="store_true", help="skip the pre-optimisation implementations")
+    ap.add_argument("--readout-baselines", default="v1",
+                    help="table 0's old code in the same loop: v1 (before the level-based nucleus), v0 (before the "
+                         "multi_readout kernel), 'v1,v0' or 'none'")
     a = ap.parse_args()
     if a.child:
         kind, d, V, L, T = a.child
@@ -295,7 +317,8 @@ def main():
           f"loadavg at start {os.getloadavg()[0]:.2f}; medians of {reps} interleaved repeats\n")
 
     if "0" in a.tables:
-        readout_table(reps, not a.no_v0, None if a.no_real_model else a.real_model)
+        base = () if a.no_v0 or a.readout_baselines == "none" else tuple(a.readout_baselines.split(","))
+        readout_table(reps, base, None if a.no_real_model else a.real_model)
         print()
     if "1" in a.tables:
         lens_table(reps, not a.no_v0)

@@ -18,9 +18,11 @@ Version 2 adds, at the same sampled (position, layer) points:
   top ``topk_mass_k`` within S / Σ_S p). This path materialises the logits of one chunk of rows
   only ([chunk, V], chunk chosen so that chunk·V ≤ ``dense_elements``), never [tokens, vocab], and
   finds S without sorting the vocabulary (a sort of [64, 262144] costs ≈ 6 matmuls here): exactly
-  from the top-100 log-probs when they already hold top_p, else exactly from a coarse histogram of
-  log p (¼-nat bins) and a sort of the one bin where the cumulative mass crosses top_p (see
-  ``nucleus``; until 2026-12-02 a 65536-bin histogram with ≲ 1e-3 relative error). The standard
+  from the top-100 log-probs when they already hold top_p, else exactly from the raw logits of the
+  row: a strided subsample places levels around the crossing, only the elements above the lower
+  level are exponentiated and only those between the levels are sorted (``lmclaims.engine.nucleus``;
+  until 2026-12-07 a ¼-nat float64 histogram of the whole row, before 2026-12-02 a 65536-bin
+  histogram with ≲ 1e-3 relative error). The standard
   features are computed from the same dense chunk (equal to the streaming lens to float32
   rounding; tested).
 """
@@ -33,15 +35,14 @@ import numpy as np
 import torch
 
 from lmclaims.engine.forward import sampled_rows
+from lmclaims.engine.nucleus import nucleus_rows
 from lmclaims.engine.lens import DEFAULT_TOPK, LogitTransform, geometry_features, lens_stats
-from lmclaims.engine.readouts import Workspace, multi_readout, readouts_of_logits, shift_of
+from lmclaims.engine.readouts import LN2, Workspace, multi_readout, readouts_of_logits, shift_of
 from lmclaims.probes.base import Probe, RowAccumulator
 
 FEATURES = ("entropy", "entropy_norm", "p1", "p2", "margin", "ratio21", "topk_mass", "count_above")
 NUCLEUS_FEATURES = ("nucleus_mass", "nucleus_count", "nucleus_entropy", "nucleus_topk_mass")
 
-_COARSE_PER_NAT = 4        # nucleus histogram: ¼-nat bins of log p below the row's top …
-_COARSE_BINS = 256         # … over 64 nats (the last bin takes everything lower: < V·e^-64 ≈ 4e-23 of the mass)
 MATMUL_ROWS = 256          # rows per unembedding GEMM of ``LensGeometrySet``: a [rows, d]×[d, V] product reads
                            # all of W per call, so small row counts starve it (Qwen's W, 2-core EPYC, 2026-12-02:
                            # 27 rows 47 GFLOP/s, 64 rows 69, 256 rows 115); the GEMM and the readouts then run
@@ -51,8 +52,9 @@ MATMUL_ROWS = 256          # rows per unembedding GEMM of ``LensGeometrySet``: a
 @dataclass(frozen=True)
 class LensGeometry(Probe):
     name = "lens_geometry"
-    version = 4               # 3 (2026-12-02): dense features via ``readout_features`` (rounding); exact nucleus
+    version = 5               # 3 (2026-12-02): dense features via ``readout_features`` (rounding); exact nucleus
                               # 4 (2026-12-07): readouts in base-2 shifted log-weights, cap via sigmoid (rounding)
+                              # 5 (2026-12-07): cap's σ via exp2 + reciprocal (rounding); nucleus by levels (same)
     positions_per_text: int | None = 16
     temperature: float = 1.0
     softcap: float | None = None        # an extra cap applied on top (the softcap control)
@@ -93,8 +95,9 @@ class LensGeometrySet(Probe):
     """
 
     name = "lens_geometry_set"
-    version = 3               # 2 (2026-12-02): top-K shared across readouts, H = log S − U/S (rounding); exact nucleus
+    version = 4               # 2 (2026-12-02): top-K shared across readouts, H = log S − U/S (rounding); exact nucleus
                               # 3 (2026-12-07): ``multi_readout`` kernel (column-block GEMM, top-K filter, exp2; rounding)
+                              # 4 (2026-12-07): cap's σ via exp2 + reciprocal (rounding); nucleus by levels (same)
     positions_per_text: int | None = 4
     readouts: tuple = (("base", 1.0, None),)
     top_p: float | None = None
@@ -272,10 +275,22 @@ def _features(rd, tf: LogitTransform, top_raw: torch.Tensor, dense_rows, vocab_s
     top_lp = rd.top_logprobs()
     shift = shift_of(tf, top_raw)
 
-    def dense_lp(rows):
-        return shift.natural(dense_rows(rows), rows) - rd.log_s[rows, None]
+    def raw_rows(rows):
+        return dense_rows(torch.as_tensor(rows, device=top_raw.device)).float().cpu().numpy()
 
-    mass, count, plogp = _nucleus(top_lp, dense_lp, top_p)
+    def lp_of(z, row):                     # the dense log-probs' operations, on the values z of one row
+        rows = torch.tensor([row], device=top_raw.device)
+        return (shift.natural(torch.from_numpy(z).to(top_raw.device)[None], rows) - rd.log_s[rows, None])[0].cpu().numpy()
+
+    b64, ls64 = shift.b.double().cpu().numpy(), rd.log_s.double().cpu().numpy()
+
+    def lp_est(z, row):                    # the same in float64 numpy, for the nucleus's estimate only
+        u = z.astype(np.float64)
+        if shift.cap is not None:
+            u = 1.0 / (1.0 + np.exp2(shift.u * u))
+        return (shift.k * u + b64[row]) * LN2 - ls64[row]
+
+    mass, count, plogp = _nucleus(top_lp, top_raw[:, -1], raw_rows, lp_of, top_p, lp_est)
     return {**out, **_nucleus_features(mass, count, plogp, top_lp, topk_mass_k)}
 
 
@@ -292,18 +307,20 @@ def nucleus(lp: torch.Tensor, top_p: float, *, top_lp: torch.Tensor | None = Non
 
     Rows whose sorted top-K log-probs ``top_lp`` (K ≥ 100, already computed for the other features)
     reach ``top_p`` are exact from them. The others (flat rows, S larger than K) are exact too, without
-    sorting the vocabulary: a histogram of log p in ¼-nat bins below the row's top (mass, count and
-    Σ p log p per bin, float64) puts every bin above the crossing bin in S; the crossing bin's members
-    are sorted and taken until the mass reaches top_p.
+    sorting the vocabulary: a subsample places two levels around the crossing, the elements above
+    the upper one are summed (float64), the band between them is sorted and taken until the mass
+    reaches top_p, and both levels are checked exactly (``lmclaims.engine.nucleus``).
     """
     if top_lp is None:
         top_lp = torch.topk(lp, min(DEFAULT_TOPK, lp.shape[1]), dim=1, sorted=True).values
-    return _nucleus(top_lp, lambda rows: lp[rows], top_p)
+    return _nucleus(top_lp, top_lp[:, -1], lambda rows: lp[torch.as_tensor(rows)].float().cpu().numpy(),
+                    lambda z, row: z, top_p)
 
 
-def _nucleus(top_lp: torch.Tensor, dense_lp, top_p: float):
-    """``nucleus`` from the top-K log-probs; ``dense_lp(rows)`` gives the full log-probs of the
-    rows the top-K cannot settle (materialised for those rows only)."""
+def _nucleus(top_lp: torch.Tensor, top_raw_k: torch.Tensor, raw_rows, lp_of, top_p: float, lp_est=None):
+    """``nucleus`` from the top-K log-probs ``top_lp`` [c, K] and the K-th largest raw logit ``top_raw_k``
+    [c]; for the rows the top-K cannot settle, ``raw_rows(idx)`` gives their raw logits (numpy [len(idx), V])
+    and ``lp_of(z, row)`` the log-probs of raw values (``lmclaims.engine.nucleus``)."""
     tp = torch.exp(top_lp.double())
     cum = tp.cumsum(dim=1)
     easy = cum[:, -1] >= top_p
@@ -314,36 +331,8 @@ def _nucleus(top_lp: torch.Tensor, dense_lp, top_p: float):
     plogp = torch.where(keep, tp * top_lp.double(), 0.0).sum(dim=1)
     hard = torch.nonzero(~easy).flatten()
     if len(hard):
-        m, k, e = _nucleus_dense(dense_lp(hard).cpu().numpy(), top_p)
+        hard = hard.cpu()
+        m, k, e = nucleus_rows(hard.numpy(), raw_rows, lp_of, top_raw_k.cpu()[hard].float().numpy(),
+                               cum.cpu()[hard, -1].numpy(), top_p, lp_est)
         mass[hard], count[hard], plogp[hard] = torch.from_numpy(m), torch.from_numpy(k), torch.from_numpy(e)
-    return mass, count, plogp
-
-
-def _nucleus_dense(lp: np.ndarray, top_p: float):
-    """(Σ_S p, |S|, Σ_S p log p) per row of explicit log-probs ``lp`` [h, V], exactly (float64 sums)."""
-    h, V = lp.shape
-    nb = _COARSE_BINS
-    top = lp.max(axis=1, keepdims=True)
-    b = np.minimum(((top - lp) * _COARSE_PER_NAT).astype(np.int32), nb - 1)     # 0 = the top bin
-    flat = (b + (np.arange(h, dtype=np.int32) * nb)[:, None]).ravel()
-    p = np.exp(lp.astype(np.float64))
-    m = np.bincount(flat, weights=p.ravel(), minlength=h * nb).reshape(h, nb)
-    n = np.bincount(flat, minlength=h * nb).reshape(h, nb)
-    e = np.bincount(flat, weights=(p * lp).ravel(), minlength=h * nb).reshape(h, nb)
-    cm = np.cumsum(m, axis=1)
-    k = np.minimum((cm < top_p).sum(axis=1), nb - 1)                                 # crossing bin
-    r = np.arange(h)
-    mass = cm[r, k] - m[r, k]
-    count = (np.cumsum(n, axis=1)[r, k] - n[r, k]).astype(np.float64)
-    plogp = np.cumsum(e, axis=1)[r, k] - e[r, k]
-    for i in range(h):                                   # the crossing bin's members, largest first
-        sel = -np.sort(-lp[i][b[i] == k[i]])
-        if sel.size == 0:                                # rounding left the whole row short of top_p: S = all
-            continue
-        ps = np.exp(sel.astype(np.float64))
-        cs = np.cumsum(ps)
-        j = min(int(np.searchsorted(cs, top_p - mass[i])) + 1, len(sel))        # smallest j with mass ≥ top_p
-        count[i] += j
-        plogp[i] += float((ps[:j] * sel[:j]).sum())
-        mass[i] += cs[j - 1]
     return mass, count, plogp

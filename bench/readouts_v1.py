@@ -1,0 +1,201 @@
+# Verbatim copy of lmclaims/engine/readouts.py before the fast nucleus / fused set (commit 150c5ca), for bench_lens.py.
+"""Several lens readouts of the same rows from one unembedding GEMM: the multi-readout kernel.
+
+A readout is a monotone transform ``tf`` (``LogitTransform``: cap c·tanh(z/c), then ÷T) of the raw
+logits ``z = x Wᵀ + b``. Because every ``tf`` is non-decreasing, the top-K of ``tf(z)`` is
+``tf(top-K of z)``: the top-K is searched once (the threshold filter of ``lmclaims.engine.lens``)
+and shared, and the exact row maximum ``m = max z`` is known before any exponential is taken, so
+no online rescaling is needed. Each readout works in shifted base-2 log-weights
+
+    a_i = log₂e · (tf(z_i) − tf(m))          (≤ 0 up to rounding; the shift cancels below)
+    S = Σ 2^{a_i},   U₂ = Σ a_i 2^{a_i},   log p_(j) = ln 2 · a_(j) − ln S,
+    H = ln 2 · (log₂ S − U₂ / S)            (entropy in nats; the online-softmax identities of
+                                             ``lmclaims.engine.lens`` in base 2)
+
+The ``a`` of the top-K (and of the nucleus's dense rows) come from the same operations as the
+dense ``a``, so the shift, exact or not, cancels. Per element an uncapped readout costs one fused
+multiply-add (a = k·z + b), one ``exp2``, one sum and one product-sum (into a reused tile); a
+capped one uses c·tanh(u) = 2c·σ(2u) − c, i.e. a multiply, a ``sigmoid`` and the multiply-add,
+instead of ``tanh`` (3–9× slower than ``sigmoid`` in this CPU build). ``exp2(a)`` instead of
+``exp(y)`` is 2× faster here with the same accuracy (≈ 4e-6 relative per element, ≈ 4e-8 on S).
+
+The GEMM runs on column blocks (``block`` columns, default 4096: a [256, 4096] float32 tile is
+4 MiB) written into one block-major buffer [R·V] that the caller may keep (``Workspace``); pass 1
+(GEMM, group maxima, top-K filter) and pass 2 (the readouts, block by block) each touch a block
+while it is cache-resident. The dense logits of any row stay readable (``Workspace.rows``) for
+the top-p nucleus of rows whose top-K does not reach top_p.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from lmclaims.engine.lens import _GROUP, DEFAULT_TOPK, LensStats, LogitTransform, _TopK, _TopKNumpy
+
+LOG2E = 1.0 / math.log(2.0)
+LN2 = math.log(2.0)
+DEFAULT_BLOCK = 4096
+
+
+@dataclass(frozen=True)
+class Readout:
+    """One readout of R rows, in shifted coordinates (see module docstring)."""
+
+    log_s: torch.Tensor        # [R]  ln Σ 2^a  (= log Z − tf(max z))
+    entropy: torch.Tensor      # [R]  nats
+    top_y: torch.Tensor        # [R, K]  tf(z) − tf(max z) of the K largest logits, descending (nats)
+
+    def top_logprobs(self) -> torch.Tensor:
+        """log p of the top-K tokens (nats), [R, K]."""
+        return self.top_y - self.log_s[:, None]
+
+    def stats(self) -> LensStats:
+        """As ``LensStats`` for ``geometry_features``: logits and log Z share the same (cancelling) shift."""
+        return LensStats(log_z=self.log_s, entropy=self.entropy, top_logits=self.top_y, target_logprob=None)
+
+
+class _Shift:
+    """``a ≈ log₂e·(tf(z) − tf(m))`` for one transform, per row; the same ops for dense tiles and the top-K.
+
+    Uncapped: a = k·z + b with k = log₂e/T and b = −k·m rounded to float32, ONE fused multiply-add
+    pass (``torch.add(b, z, alpha=k)``; rounded once, so exact to ½ ulp of a near the top). Capped:
+    a = k'·σ(z·2/c) + b' (c·tanh u = 2c·σ(2u) − c), k' = 2c·log₂e/T. Whatever b rounds to, it is the
+    same constant for every element of a row, dense or top-K, so it cancels.
+    """
+
+    def __init__(self, tf: LogitTransform, m: torch.Tensor):
+        self.cap = tf.softcap
+        k = LOG2E / tf.temperature
+        if self.cap is None:
+            self.k = k
+            self.b = (-k * m.double()).float()
+        else:
+            c = float(self.cap)
+            self.u = 2.0 / c                                            # s = σ(z·2/c)
+            self.k = 2.0 * c * k                                        # a = s·k + b
+            ymax = c * torch.tanh(m.double() / c)
+            self.b = (-(c + ymax) * k).float()
+
+    def apply(self, z: torch.Tensor, rows=None, *, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``a`` of raw logits ``z`` [r, n] (``rows`` selects the per-row shift; None = all rows);
+        ``out`` a buffer shaped like z (may be written twice)."""
+        b = self.b if rows is None else self.b[rows]
+        if self.cap is not None:
+            z = torch.mul(z, self.u, out=out).sigmoid_()
+        return torch.add(b[:, None], z, alpha=self.k, out=out)
+
+    def natural(self, z: torch.Tensor, rows=None) -> torch.Tensor:
+        """``a``·ln 2: tf(z) − tf(m) in nats, up to the row's (cancelling) constant."""
+        return self.apply(z, rows) * LN2
+
+
+class Workspace:
+    """Reusable buffers of the kernel (the [R·V] dense logits and three [R·block] tiles) so that
+    repeated calls do not page-fault fresh memory; also the dense logits' row reader."""
+
+    def __init__(self):
+        self.dense = self.tiles = None
+        self.blocks: list[tuple[int, int]] = []
+        self.R = 0
+
+    def prepare(self, R: int, V: int, B: int, device) -> None:
+        if self.dense is None or self.dense.numel() < R * V or self.dense.device != torch.device(device):
+            self.dense = torch.empty(R * V, device=device)
+        if self.tiles is None or self.tiles.shape[1] < R * B or self.tiles.device != torch.device(device):
+            self.tiles = torch.empty(3, R * B, device=device)
+        self.R = R
+        self.blocks = [(s, min(B, V - s)) for s in range(0, V, B)]
+
+    def block(self, i: int) -> torch.Tensor:
+        s, n = self.blocks[i]
+        return self.dense[self.R * s:self.R * (s + n)].view(self.R, n)
+
+    def tile(self, j: int, n: int) -> torch.Tensor:
+        return self.tiles[j, :self.R * n].view(self.R, n)
+
+    def rows(self, idx: torch.Tensor) -> torch.Tensor:
+        """Raw logits [len(idx), V] of the given rows of the last call."""
+        return torch.cat([self.block(i)[idx] for i in range(len(self.blocks))], dim=1)
+
+
+def multi_readout(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                  transforms: list[LogitTransform], *, topk: int = DEFAULT_TOPK, block: int = DEFAULT_BLOCK,
+                  workspace: Workspace | None = None) -> tuple[list[Readout], torch.Tensor, Workspace]:
+    """Readouts of ``transforms`` over the logits ``x @ weightᵀ + bias`` of normed rows ``x`` [R, d].
+
+    Returns (one ``Readout`` per transform, the raw top-K logits [R, K] descending, the workspace
+    holding the raw dense logits). One GEMM per column block; nothing of size [R, V] besides the
+    workspace's dense buffer.
+    """
+    if x.ndim != 2:
+        raise ValueError(f"x must be [rows, d_model], got {tuple(x.shape)}")
+    if block < 1:
+        raise ValueError(f"block must be ≥ 1, got {block}")
+    R, V = x.shape[0], weight.shape[0]
+    k = min(topk, V)
+    x = x.float()
+    ws = workspace if workspace is not None else Workspace()
+    ws.prepare(R, V, min(block, V), x.device)
+    bias_f = bias.float() if bias is not None else None
+    tk = (_TopKNumpy if x.device.type == "cpu" else _TopK)(R, k, x.device)
+    for i, (s, n) in enumerate(ws.blocks):                    # pass 1: GEMM, group maxima, top-K filter
+        z = ws.block(i)
+        w = weight[s:s + n].float()
+        if bias_f is not None:
+            torch.addmm(bias_f[s:s + n], x, w.T, out=z)
+        else:
+            torch.mm(x, w.T, out=z)
+        g = math.gcd(n, _GROUP)
+        gmax = z.view(R, g, n // g).amax(dim=1)
+        tk.update(z, gmax, g, n // g)
+    top_raw = tk.result()
+    return _readouts(lambda i: ws.block(i), len(ws.blocks), lambda j, n: ws.tile(j, n), top_raw, transforms), \
+        top_raw, ws
+
+
+def readouts_of_logits(z: torch.Tensor, top_raw: torch.Tensor, transforms: list[LogitTransform], *,
+                       tile_elements: int = 1 << 20) -> list[Readout]:
+    """``multi_readout``'s pass 2 on given raw logits ``z`` [R, V] (not modified) with their sorted
+    top-K ``top_raw``: row tiles of about ``tile_elements`` elements."""
+    R, V = z.shape
+    step = max(1, min(R, tile_elements // max(V, 1)))
+    parts = []
+    for r0 in range(0, R, step):
+        zt = z[r0:r0 + step].contiguous()
+        bufs = torch.empty(3, zt.numel(), device=z.device)
+        parts.append(_readouts(lambda i: zt, 1, lambda j, n: bufs[j].view(zt.shape[0], n), top_raw[r0:r0 + step],
+                               transforms))
+    return [Readout(log_s=torch.cat([p[i].log_s for p in parts]), entropy=torch.cat([p[i].entropy for p in parts]),
+                    top_y=torch.cat([p[i].top_y for p in parts])) for i in range(len(transforms))]
+
+
+def shift_of(tf: LogitTransform, top_raw: torch.Tensor) -> _Shift:
+    return _Shift(tf, top_raw[:, 0].contiguous())
+
+
+def _readouts(block, nblocks: int, tile, top_raw: torch.Tensor, transforms) -> list[Readout]:
+    """Pass 2: S and U₂ of every transform, block by block (``block(i)`` [R, n] raw logits,
+    ``tile(j, n)`` three scratch tiles: a, 2^a and a·2^a)."""
+    m = top_raw[:, 0].contiguous()
+    shifts = [_Shift(tf, m) for tf in transforms]
+    R = top_raw.shape[0]
+    S = [torch.zeros(R, dtype=torch.float64, device=m.device) for _ in shifts]
+    U = [torch.zeros(R, dtype=torch.float64, device=m.device) for _ in shifts]
+    for i in range(nblocks):
+        z = block(i)
+        n = z.shape[1]
+        a_buf, e_buf, p_buf = tile(0, n), tile(1, n), tile(2, n)
+        for j, sh in enumerate(shifts):
+            a = sh.apply(z, out=a_buf)
+            e = torch.exp2(a, out=e_buf)
+            S[j] += e.sum(dim=1)
+            U[j] += torch.mul(a, e, out=p_buf).sum(dim=1)       # (vecdot would allocate the product)
+    out = []
+    for sh, s_, u_ in zip(shifts, S, U):
+        log2_s = torch.log2(s_)
+        ent = (LN2 * (log2_s - u_ / s_)).clamp_min(0.0)
+        out.append(Readout(log_s=(log2_s * LN2).float(), entropy=ent.float(), top_y=sh.natural(top_raw)))
+    return out
