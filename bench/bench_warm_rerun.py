@@ -15,6 +15,7 @@ Exit status 1 when the verdicts differ.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -50,18 +51,6 @@ def slowest(stdout: str, n: int) -> list[str]:
     return [l for l in lines[start + 1:start + 1 + n] if l.strip()]
 
 
-class _Kept:
-    def __init__(self, path):
-        self.path = path
-
-    def __enter__(self):
-        Path(self.path).mkdir(parents=True, exist_ok=True)
-        return self.path
-
-    def __exit__(self, *exc):
-        return False
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--durations", type=int, default=12, help="slowest warm tests to print")
@@ -70,7 +59,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.keep and Path(args.keep).exists() and any(Path(args.keep).iterdir()):
         ap.error(f"--keep {args.keep}: the directory must be new or empty (the cold run needs an empty cache)")
-    with (tempfile.TemporaryDirectory(prefix="lmclaims-bench-warm-") if not args.keep else _Kept(args.keep)) as tmp:
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
+    with (contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory(prefix="lmclaims-bench-warm-")) as tmp:
         tmp = Path(tmp)
         cold_s, cold_rc, _ = run(tmp / "cache", tmp / "cold", args.pytest_args, args.durations)
         warm_s, warm_rc, warm_out = run(tmp / "cache", tmp / "warm", args.pytest_args, args.durations)

@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from claims._anatomy_helpers import DIGEST, MODELS, SOURCE, instruct_caveat
+from claims._anatomy_helpers import DIGEST, MODELS, SOURCE, derived_arrays, instruct_caveat
 from lmclaims.probes.weight_regularity import (LLAMA_MATRICES, delta_correlation, depth_poly_r2, neighbour_r2,
                                                StackSummary, random_init_blocks, summaries)
 from lmclaims.stats.exact import exact
@@ -48,7 +49,6 @@ DEGREE = 2             # polynomial degree for statistics vs depth (see module d
 R2_MARGIN = 0.05       # |R² − 0.91| ≤ 0.05: a declared "same regime" margin (fixed before measuring)
 DC_MARGIN = 0.05       # |delta corr − (−0.50)| ≤ 0.05: the published "~=" read to its last digit
 TYPES = tuple(LLAMA_MATRICES)
-WEIGHTS_RECIPE_VERSION = 1   # bump when what weight_numbers computes changes
 
 
 def weight_numbers(measure, lm) -> dict:
@@ -66,15 +66,15 @@ def weight_numbers(measure, lm) -> dict:
             flat.update({f"{t}/gram": s.gram, f"{t}/sums": s.sums, f"{t}/n": np.asarray(s.n, dtype=np.int64)})
         return flat
 
-    import torch
-    a = measure.derived("anatomy_weight_numbers", {
+    a = derived_arrays(measure, "anatomy_weight_numbers", {
         "model": lm.fingerprint, "types": list(TYPES), "degree": DEGREE, "n_perm": N_PERM, "null_seed": NULL_SEED,
-        "random_init_seed": 0, "torch": torch.__version__.split("+")[0], "version": WEIGHTS_RECIPE_VERSION}, compute)
-    out = {"L": L, "types": {}, "summaries": {}}
+        "random_init_seed": 0, "torch": torch.__version__.split("+")[0]}, compute)
+    out = {"L": L, "types": {t: {} for t in TYPES}, "summaries": {}}
+    for key, value in a.items():
+        t, stat = key.split("/", 1)
+        if stat not in ("gram", "sums", "n"):
+            out["types"][t][stat] = value
     for t in TYPES:
-        keys = sorted(k.split("/", 1)[1] for k in a if k.startswith(f"{t}/") and k.split("/", 1)[1] not in
-                      ("gram", "sums", "n"))
-        out["types"][t] = {k: (a[f"{t}/{k}"][()] if a[f"{t}/{k}"].ndim == 0 else a[f"{t}/{k}"]) for k in keys}
         out["summaries"][t] = StackSummary(gram=a[f"{t}/gram"], sums=a[f"{t}/sums"], n=int(a[f"{t}/n"]))
     return out
 

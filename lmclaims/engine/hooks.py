@@ -36,7 +36,7 @@ def _input_of(args, kwargs):
     return args[0] if args else kwargs["hidden_states"]
 
 
-def _register(module, where: str, kind: str, fn: Callable, handles: list) -> None:
+def _register(module, where: str, fn: Callable, handles: list) -> None:
     if where == "input":
         def pre(mod, args, kwargs):
             new = fn(_input_of(args, kwargs))
@@ -68,8 +68,7 @@ def site_hooks(adapter, edits: Iterable[tuple[str, Callable]]):
     try:
         for site, fn in edits:
             module, where = site_names.locate(adapter, site)
-            kind, _ = site_names.parse(site)
-            _register(module, where, kind, fn, handles)
+            _register(module, where, fn, handles)
         yield
     finally:
         for h in reversed(handles):

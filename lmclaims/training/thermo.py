@@ -109,7 +109,6 @@ class TinyResult:
     eval_after: float
     gains: dict                         # definition -> per-probe-text list (see _summary_dict)
     seconds: float
-    cached: bool = False
     finetune: dict = field(default_factory=dict)   # {"losses", "eval_after", "gains"} of the second stage
 
     @property
@@ -119,9 +118,7 @@ class TinyResult:
         return float(np.exp(prof[1:].max())) if len(prof) > 1 else float(np.exp(prof[0]))
 
     def to_json(self) -> dict:
-        d = dataclasses.asdict(self)
-        d.pop("cached", None)
-        return d
+        return dataclasses.asdict(self)
 
 
 def _data(corpus, spec: TinySpec):
@@ -157,16 +154,14 @@ def run_tiny(spec: TinySpec, corpus, *, derived_json=None, num_threads: int | No
         return json.loads(json.dumps(out.to_json(), default=str))
 
     if derived_json is None:
-        record, cached = compute(), False
+        record = compute()
     else:
         import transformers
         record = derived_json("thermo_tiny_run", {
             "spec": json.loads(json.dumps(dataclasses.asdict(spec), default=str)), "corpus": corpus.sha256,
             "code": CODE_VERSION, "torch": torch.__version__.split("+")[0], "transformers": transformers.__version__},
             compute)
-        cached = True
-    record = {**record, "spec": spec}
-    return TinyResult(**record, cached=cached)
+    return TinyResult(**{**record, "spec": spec})
 
 
 def finetune_tiny(model, blocks, windows, eval_blocks, settings: dict, *, seed: int) -> dict:
