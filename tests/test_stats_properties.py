@@ -1,9 +1,11 @@
 """Properties (hypothesis): order invariance, determinism, quantities in range."""
 
 import json
+import random
 
 import numpy as np
-from hypothesis import given, settings
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -15,14 +17,35 @@ FAST = dict(n_resamples=199, rng=11)
 quick = settings(max_examples=25, deadline=None)
 
 
+def assert_same_judgement(a, b, path="judgement"):
+    """Equal statuses, texts and shapes; numbers equal up to float summation order.
+
+    A shuffled sample sums in another order, so a mean can move in its last bit
+    (1.92000000004 vs 1.9200000000400002): that is not a different verdict.
+    """
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for key in a:
+            assert_same_judgement(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), path
+        for i, (u, v) in enumerate(zip(a, b)):
+            assert_same_judgement(u, v, f"{path}[{i}]")
+    elif isinstance(a, float) and not isinstance(a, bool):
+        assert (np.isnan(a) and np.isnan(b)) or a == pytest.approx(b, rel=1e-12, abs=1e-12), path
+    else:
+        assert a == b, path
+
+
 @quick
 @given(values, st.randoms(use_true_random=False), st.floats(-2, 2))
+@example(np.array([2.0] * 24 + [9.99999972e-10]), random.Random(0), 0.0)   # CI stop 20: last-bit mean
 def test_verdict_invariant_to_unit_order(x, random, threshold):
     shuffled = x.copy()
     random.shuffle(shuffled)
     a = assertions.above(x, threshold, **FAST)
     b = assertions.above(shuffled, threshold, **FAST)
-    assert a.to_dict() == b.to_dict()
+    assert_same_judgement(a.to_dict(), b.to_dict())
 
 
 @quick
@@ -32,7 +55,7 @@ def test_paired_helpers_invariant_to_unit_order(x, random):
     order = list(range(len(x)))
     random.shuffle(order)
     for helper in (lambda a, b: assertions.greater(a, b, **FAST), lambda a, b: assertions.same_sign(a, b, **FAST)):
-        assert helper(x, y).to_dict() == helper(x[order], y[order]).to_dict()
+        assert_same_judgement(helper(x, y).to_dict(), helper(x[order], y[order]).to_dict())
 
 
 @quick
