@@ -2,7 +2,7 @@
 manipulation strategies" (digest: "scaling α = 0.9 gives +19% PPL").
 
 The paper's five strategies, their scope and strengths are not public. Our reading (fixed before
-measuring; lmclaims/probes/manipulation.py): every 2-D weight of every decoder block is changed by
+measuring; lmclaims/engine/interventions/weights.py): every 2-D weight of every decoder block is changed by
 one of five strategies at the *same* relative Frobenius norm as α = 0.9 scaling,
 ‖ΔW‖_F = 0.1·‖W‖_F per matrix — scale, Gaussian noise, magnitude pruning, low-rank (SVD)
 truncation, uniform rounding. Per-text ΔNLL = NLL_manipulated − NLL_clean (nats/token, the log
@@ -24,7 +24,7 @@ import pytest
 from claims._anatomy_helpers import (DIGEST, MODELS, N_TEXTS_SWEEP, SOURCE, derived_arrays, dnll, instruct_caveat,
                                      layer_means_ci, probe_ids)
 from lmclaims.probes.ablation import delta_ppl_percent
-from lmclaims.probes.manipulation import STRATEGIES, ManipulateWeights
+from lmclaims.engine.interventions import STRATEGIES, ManipulateWeights
 from lmclaims.probes.nll import NextTokenNLL
 from lmclaims.stats.assertions import equivalent, greater
 

@@ -1,7 +1,7 @@
 """Seed 003 claim 1, second half: "yet predicted weights cause catastrophic failure due to nonlinear
 error accumulation" (arXiv 2603.19348 abstract; the paper's procedure is not public).
 
-Predicted weights (fixed before measuring; lmclaims/probes/substitution.py): every 2-D weight of a
+Predicted weights (fixed before measuring; lmclaims/engine/interventions/predicted.py): every 2-D weight of a
 block replaced by its element-wise depth-polynomial prediction Ŵ_l = Σ_j H[l, j] W_j, the degree-2
 least-squares fit over all 30 layers of the same matrix type (DEGREE = 2 as in the weight-regularity
 claims, claims/test_anatomy_weights.py: a trend plus one bend). Substituted one layer at a time
@@ -36,8 +36,8 @@ import pytest
 from claims._anatomy_helpers import (MODELS, N_TEXTS_SWEEP, NAMED_LAYERS, SOURCE, derived_arrays, dnll,
                                      instruct_caveat, layer_means_ci, probe_ids)
 from lmclaims.probes.ablation import delta_ppl_percent
-from lmclaims.probes.substitution import (MatchedNoiseWeights, NeighbourWeights, PredictedWeights,
-                                          SubstitutionSweepNLL, prediction_quality)
+from lmclaims.engine.interventions import MatchedNoiseWeights, NeighbourWeights, PredictedWeights
+from lmclaims.probes.substitution import SubstitutionSweepNLL, prediction_quality
 from lmclaims.stats.assertions import above, greater
 
 pytestmark = pytest.mark.models(MODELS)

@@ -1,4 +1,4 @@
-"""Ablation machinery (lmclaims/probes/ablation.py, lmclaims/probes/manipulation.py) on synthetic models.
+"""Ablation machinery (lmclaims/probes/ablation.py, lmclaims/engine/interventions/weights.py) on synthetic models.
 
 - the one-pass suffix sweep equals the full-forward intervention for skip, mean and neighbour;
 - weight-replacement context managers restore every parameter bit for bit (also on error);
@@ -14,12 +14,10 @@ import torch
 
 from lmclaims.corpus import corpus_from_texts
 from lmclaims.engine.forward import measure
-from lmclaims.engine.interventions import MeanAblateBlock, SkipBlock
+from lmclaims.engine.interventions import (STRATEGIES, ManipulateWeights, MeanAblateBlock, NeighbourAverageBlock,
+                                           SkipBlock, manipulated_weight, neighbour_average_state, replaced_parameters)
 from lmclaims.models.loading import load_model
-from lmclaims.probes.ablation import (AblationSweepNLL, BlockMeanUpdate, NeighbourAverageBlock,
-                                      block_influence, delta_ppl_percent, neighbour_average_state,
-                                      replaced_parameters)
-from lmclaims.probes.manipulation import STRATEGIES, ManipulateWeights, manipulated_weight
+from lmclaims.probes.ablation import AblationSweepNLL, BlockMeanUpdate, block_influence, delta_ppl_percent
 from lmclaims.probes.nll import NextTokenNLL
 from lmclaims.probes.residual import ResidualNorms
 from tests.real_models import synthetic_entries

@@ -1,5 +1,5 @@
-"""Predicted-weight substitution (seed 003 item 8): lmclaims/engine/interventions.py (swapped_weights,
-SwapWeights) and lmclaims/probes/substitution.py, on synthetic models.
+"""Predicted-weight substitution (seed 003 item 8): lmclaims/engine/interventions/ (swapped_weights,
+SwapWeights, predicted.py) and lmclaims/probes/substitution.py, on synthetic models.
 
 - the swap restores every parameter bit for bit: on normal exit, on an error inside the ``with``,
   on an error part-way through writing, and rejects bad input before writing anything;
@@ -19,13 +19,12 @@ import torch
 
 from lmclaims.corpus import corpus_from_texts
 from lmclaims.engine.forward import measure
-from lmclaims.engine.interventions import swapped_weights
+from lmclaims.engine.interventions import (MatchedNoiseWeights, NeighbourWeights, PredictedWeights, matrix_names,
+                                           predicted_matrices, swapped_weights)
 from lmclaims.models.loading import load_model
 from lmclaims.models.synthetic import build_entry, count_parameters
 from lmclaims.probes.nll import NextTokenNLL
-from lmclaims.probes.substitution import (MatchedNoiseWeights, NeighbourWeights, PredictedWeights,
-                                          SubstitutionSweepNLL, matrix_names, prediction_quality,
-                                          predicted_matrices, relative_errors)
+from lmclaims.probes.substitution import SubstitutionSweepNLL, prediction_quality, relative_errors
 from lmclaims.probes.weight_regularity import depth_hat_matrix, depth_poly_elementwise_r2, summarise
 from tests.real_models import synthetic_entries
 

@@ -2,7 +2,8 @@
 
 ``measure(lm, view, probes)`` tokenises the texts of a ``CorpusView`` with the model's BOS policy,
 groups them into right-padded batches of at most ``batch_tokens`` (rows × longest row), runs the
-model once per batch with forward hooks that capture the residual stream
+model once per batch with forward hooks that capture the sites the probes declare
+(``lmclaims.engine.capture``), by default the residual stream
 
     resid[0] = input of block 0 (token + position embeddings, Gemma's scaling included)
     resid[l] = output of block l-1, for l = 1..L — *before* the final norm
@@ -21,9 +22,10 @@ an error (``NonFiniteMeasurement``), never returned or cached.
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +35,8 @@ from tqdm.auto import tqdm
 from lmclaims import progress as progress_lines
 from lmclaims.cache import MeasurementCache, NonFiniteMeasurement, check_finite
 from lmclaims.corpus import CorpusView, EmptyCorpus
+from lmclaims.engine.capture import (DeclaredResidual, UndeclaredSite, capture_residual, capture_sites,
+                                     check_sites, residual_slot)
 from lmclaims.engine.interventions import Intervention, NoIntervention, current_text_ids
 
 
@@ -40,7 +44,8 @@ class NonFiniteActivations(FloatingPointError):
     pass
 
 
-__all__ = ["measure", "provenance", "NonFiniteActivations", "NonFiniteMeasurement", "RunInfo", "Batch"]
+__all__ = ["measure", "provenance", "NonFiniteActivations", "NonFiniteMeasurement", "RunInfo", "Batch",
+           "capture_residual", "UndeclaredSite"]
 
 
 @dataclass
@@ -51,12 +56,23 @@ class Batch:
     text_ids: list[str]               # corpus ids of those texts
     lengths: np.ndarray               # [B] true token counts
     input_ids: torch.Tensor           # [B, T]
-    resid: list[torch.Tensor]         # L+1 tensors [B, T, d]: see module docstring
+    resid: Sequence                   # L+1 slots [B, T, d] (see module docstring); a probe may read only
+                                      # the slots of the sites it declares (``Probe.sites``)
     # per block: (hidden state passed positionally?, the other positional args, the keyword args) of
     # its call in this forward (attention mask, position embeddings, ...), so that a probe can re-run
     # blocks on other inputs without hooks of its own; None unless a probe's accumulator sets
     # ``needs_block_calls = True``
     block_calls: list[tuple] | None = None
+    site_values: dict = field(default_factory=dict, repr=False)   # declared attn_out / mlp_out values
+    declared: tuple = ()                                           # the sites this view exposes
+
+    def site(self, name: str) -> torch.Tensor:
+        """The value at a declared named site (``resid_post.3``, ``attn_out.3``, ``final_norm_in``, ...)."""
+        if name not in self.declared:
+            raise UndeclaredSite(f"site {name!r} was not declared (declared: {list(self.declared)}): "
+                                 "add it to the probe's sites(adapter)")
+        slot = residual_slot(len(self.resid) - 1, name)
+        return self.resid[slot] if slot is not None else self.site_values[name]
 
     @property
     def mask(self) -> torch.Tensor:
@@ -95,40 +111,9 @@ def sampled_rows(batch: "Batch", k: int | None, *, seed: int = 0) -> tuple[list[
     return rows, cols, tix
 
 
-@contextlib.contextmanager
-def capture_residual(adapter, block_calls: list | None = None):
-    """Collect block-0 input and every block output into a list (overwritten by each forward).
-
-    With ``block_calls`` (a list of length n_layers), also record each block's call arguments into it:
-    ``(hidden passed positionally, args[1:], kwargs)``. Every hook is removed on exit, also when the
-    body raises. With ``lmclaims.engine.hooks.site_hooks`` the only place that registers hooks.
-    """
-    store: list = [None] * (adapter.n_layers + 1)
-    handles = []
-
-    def pre0(module, args, kwargs):
-        store[0] = args[0] if args else kwargs["hidden_states"]
-
-    def make_pre(i):
-        def pre(module, args, kwargs):
-            block_calls[i] = (bool(args), tuple(args[1:]) if args else (), dict(kwargs))
-        return pre
-
-    def make_post(i):
-        def post(module, args, kwargs, output):
-            store[i + 1] = output[0] if isinstance(output, tuple) else output
-        return post
-
-    try:
-        handles.append(adapter.blocks[0].register_forward_pre_hook(pre0, with_kwargs=True))
-        for i, block in enumerate(adapter.blocks):
-            if block_calls is not None:
-                handles.append(block.register_forward_pre_hook(make_pre(i), with_kwargs=True))
-            handles.append(block.register_forward_hook(make_post(i), with_kwargs=True))
-        yield store
-    finally:
-        for h in handles:
-            h.remove()
+def _as_bt(value: torch.Tensor, shape) -> torch.Tensor:
+    """A site value as [B, T, ...]: OPT's MLP runs on the flattened [B·T, d] stream."""
+    return value if value.dim() >= 3 else value.reshape(shape[0], shape[1], *value.shape[1:])
 
 
 def _batches(lengths: list[int], batch_tokens: int) -> list[list[int]]:
@@ -226,9 +211,16 @@ def _measure(lm, view: CorpusView, probes: list, *, intervention: Intervention |
     pad = 0
     desc = f"{lm.name}: {', '.join(p.name for p, _ in todo)}"
     calls = [None] * lm.adapter.n_layers if any(getattr(a, "needs_block_calls", False) for _, a, _ in accs) else None
+    L = lm.adapter.n_layers
+    declared = {p.name: check_sites(lm.adapter, p.sites(lm.adapter), f"probe {p.name}") for p, _, _ in accs}
+    wanted = sorted({s for d in declared.values() for s in d})
+    slots = {s: residual_slot(L, s) for s in wanted}
+    observed = [s for s in wanted if slots[s] is None]
+    allowed = {n: frozenset(slots[s] for s in d if slots[s] is not None) for n, d in declared.items()}
     step = progress_lines.step(f"{lm.name}: measuring {', '.join(p.name for p, _ in todo)} on {len(view)} texts"
                                + ("" if isinstance(intervention, NoIntervention) else f" under {intervention.describe()}"))
-    with step, capture_residual(lm.adapter, calls) as store, intervention.hooks(lm.adapter):
+    with step, capture_residual(lm.adapter, calls, {v for v in slots.values() if v is not None}) as store, \
+            capture_sites(lm.adapter, observed) as values, intervention.hooks(lm.adapter):
         for g in tqdm(groups, desc=desc, disable=progress is False if progress is not None else None, leave=False):
             T = max(lengths[i] for i in g)
             inp = torch.full((len(g), T), pad, dtype=torch.long)
@@ -250,8 +242,11 @@ def _measure(lm, view: CorpusView, probes: list, *, intervention: Intervention |
             batch = Batch(text_index=np.asarray(g), text_ids=[ids_all[i] for i in g],
                           lengths=np.asarray([lengths[i] for i in g]), input_ids=inp, resid=list(store),
                           block_calls=None if calls is None else list(calls))
-            for _, acc, _ in accs:
-                acc.update(batch)
+            for p, acc, _ in accs:      # each accumulator sees only the sites its probe declares
+                d = declared[p.name]
+                acc.update(dataclasses.replace(
+                    batch, resid=DeclaredResidual(batch.resid, allowed[p.name], p.name, d), declared=d,
+                    site_values={s: _as_bt(values[s], inp.shape) for s in d if s in values}))
             info.tokens += int(sum(lengths[i] for i in g))
             info.batches += 1
     for p, acc, payload in accs:

@@ -1,4 +1,4 @@
-"""The engine's hook registry: the one place (with ``forward.capture_residual``) that registers
+"""The engine's hook registry: the one place (with ``capture.capture_residual``) that registers
 forward hooks, at named sites (:mod:`lmclaims.models.sites`), and always removes them.
 
 An *edit* is a ``(site, fn)`` pair; :func:`site_hooks` registers every edit of an intervention for

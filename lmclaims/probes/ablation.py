@@ -21,13 +21,13 @@ evaluations for a full skip sweep instead of L², and is checked against the ful
 ``SkipBlock`` intervention in ``tests/test_ablation.py``. It must be run without an
 intervention (the re-runs would not see it; the engine passes none by default).
 
-Weight-replacement context managers (:func:`replaced_parameters`,
-:class:`NeighbourAverageBlock`) restore the original tensors bit for bit in ``finally``.
+The weight-replacement interventions (:func:`replaced_parameters`, :class:`NeighbourAverageBlock`)
+live with every other intervention in :mod:`lmclaims.engine.interventions.weights` and restore
+the original tensors bit for bit in ``finally``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from dataclasses import dataclass, field
 
@@ -35,68 +35,11 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from lmclaims.engine.interventions import Intervention
+from lmclaims.engine.interventions.weights import neighbour_average_state
 from lmclaims.engine.lens import LogitTransform, lens_stats
 from lmclaims.probes.base import Probe, RowAccumulator, per_text
 
 ABLATION_KINDS = ("skip", "mean", "neighbour")
-
-
-# --------------------------------------------------------------------------- weight replacement
-
-@contextlib.contextmanager
-def replaced_parameters(module: torch.nn.Module, new: dict[str, torch.Tensor]):
-    """Temporarily set parameters of ``module`` (by name) to ``new`` values; bit-exact restore.
-
-    The originals are cloned before anything is written and copied back in ``finally`` (also on
-    error), so the module's tensors keep their identity and their exact bits.
-    """
-    params = dict(module.named_parameters())
-    unknown = set(new) - set(params)
-    if unknown:
-        raise KeyError(f"no parameters named {sorted(unknown)} in {type(module).__name__}")
-    saved = {n: params[n].detach().clone() for n in new}
-    try:
-        with torch.no_grad():
-            for n, v in new.items():
-                if tuple(v.shape) != tuple(params[n].shape):
-                    raise ValueError(f"{n}: replacement shape {tuple(v.shape)} != {tuple(params[n].shape)}")
-                params[n].copy_(v.to(dtype=params[n].dtype, device=params[n].device))
-        yield
-    finally:
-        with torch.no_grad():
-            for n, v in saved.items():
-                params[n].copy_(v)
-
-
-def neighbour_average_state(blocks, layer: int) -> dict[str, torch.Tensor]:
-    """Every parameter of block ``layer`` replaced by the mean of its neighbours' (ends: copy)."""
-    L = len(blocks)
-    if not 0 <= layer < L:
-        raise IndexError(f"layer {layer} out of range for {L} blocks")
-    if L < 2:
-        raise ValueError("neighbour averaging needs at least 2 blocks")
-    nb = [j for j in (layer - 1, layer + 1) if 0 <= j < L]
-    states = [dict(blocks[j].named_parameters()) for j in nb]
-    out = {}
-    for name, p in blocks[layer].named_parameters():
-        vals = [s[name].detach() for s in states]
-        out[name] = (vals[0] + vals[1]) / 2 if len(vals) == 2 else vals[0].clone()
-    return out
-
-
-@dataclass(frozen=True)
-class NeighbourAverageBlock(Intervention):
-    """Block ``layer``'s parameters := mean of its neighbours' for the duration of the ``with``."""
-
-    layer: int
-    name = "neighbour_average_block"
-
-    def params(self):
-        return {"layer": self.layer, "ends": "copy of the only neighbour"}
-
-    def hooks(self, adapter):
-        return replaced_parameters(adapter.blocks[self.layer], neighbour_average_state(adapter.blocks, self.layer))
 
 
 # --------------------------------------------------------------------------- probes
@@ -185,6 +128,11 @@ class AblationSweepNLL(Probe):
         if self.kind == "neighbour":
             p["ends"] = "copy of the only neighbour"
         return p
+
+    def sites(self, adapter):
+        """The stream entering each swept block (its suffix re-runs from there) and the last one."""
+        return tuple(dict.fromkeys([f"resid_pre.{int(l)}" for l in self.layers]
+                                   + [f"resid_post.{adapter.n_layers - 1}"]))
 
     def accumulator(self, lm, view):
         return _SweepAcc(lm, self)

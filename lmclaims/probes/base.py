@@ -6,6 +6,10 @@ A probe is a frozen dataclass (its fields are its parameters) with ``name``, ``v
 ``text_index`` (position of the text in the view) and ``position`` columns, so every claim can
 aggregate per text — the text is the bootstrap unit, never the token. Bump ``version`` whenever
 the numbers a probe produces change; the cache key includes it.
+
+A probe declares the named sites it reads (``sites(adapter)``, names of
+:mod:`lmclaims.models.sites`); the engine captures those and nothing a probe did not declare is
+readable from its batch (``lmclaims.engine.capture``). The default is the whole residual stream.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from lmclaims.engine.capture import residual_sites
 
 
 @dataclass(frozen=True)
@@ -23,8 +29,18 @@ class Probe:
     def params(self) -> dict:
         return asdict(self)
 
+    def sites(self, adapter) -> tuple[str, ...]:
+        """The named sites this probe reads from a batch: by default the whole residual stream
+        (``resid_pre.0`` and every ``resid_post.{l}``); override to read less or other sites."""
+        return residual_sites(adapter.n_layers)
+
     def accumulator(self, lm, view):  # pragma: no cover - interface
         raise NotImplementedError
+
+
+def last_residual(adapter) -> tuple[str, ...]:
+    """``(resid_post.{L-1},)``: the stream entering the final norm, all a next-token readout needs."""
+    return (f"resid_post.{adapter.n_layers - 1}",)
 
 
 class RowAccumulator:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from lmclaims.engine.forward import sampled_rows
-from lmclaims.probes.base import Probe, RowAccumulator
+from lmclaims.probes.base import Probe, RowAccumulator, last_residual
 
 T_MIN, T_MAX = 0.02, 50.0     # search bracket: far outside any plausible calibration of a trained LM
 
@@ -40,6 +40,9 @@ class FinalNormedStates(Probe):
     version = 1
     positions_per_text: int | None = 8
     seed: int = 0
+
+    def sites(self, adapter):
+        return last_residual(adapter)
 
     def accumulator(self, lm, view):
         return _FinalAcc(self, lm)

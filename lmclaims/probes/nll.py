@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from lmclaims.engine.lens import LogitTransform, lens_stats
-from lmclaims.probes.base import Probe, RowAccumulator
+from lmclaims.probes.base import Probe, RowAccumulator, last_residual
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,9 @@ class NextTokenNLL(Probe):
 
     def params(self) -> dict:
         return {}            # chunking does not change the numbers beyond fp rounding
+
+    def sites(self, adapter):
+        return last_residual(adapter)
 
     def accumulator(self, lm, view):
         return _NLLAcc(lm, self.rows_per_chunk)

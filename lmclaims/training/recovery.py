@@ -4,7 +4,7 @@ importance"; digest: "recovery from 50% noise (200 steps for L8/L11)").
 Protocol (fixed before running):
 
 * perturb — every 2-D weight of block ``l`` gets Gaussian noise of relative Frobenius norm
-  ``noise`` (0.5: ‖ΔW‖_F = 0.5·‖W‖_F, :func:`lmclaims.probes.manipulation.manipulated_weight`
+  ``noise`` (0.5: ‖ΔW‖_F = 0.5·‖W‖_F, :func:`lmclaims.engine.interventions.manipulated_weight`
   with strategy "noise"), seeded;
 * fine-tune — only block ``l``'s parameters (the rest frozen), AdamW at a constant ``lr``, on
   corpus token blocks (``lmclaims.training.data``), ``batch_size`` blocks per step;
@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lmclaims.probes.ablation import replaced_parameters
-from lmclaims.probes.manipulation import manipulated_weight
+from lmclaims.engine.interventions import manipulated_weight, replaced_parameters
 from lmclaims.training.data import batch_iterator
 from lmclaims.training.loop import mean_loss
 from lmclaims.training.loop import threads as torch_threads
