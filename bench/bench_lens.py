@@ -55,14 +55,24 @@ SHAPES = {  # offline panel: d_model, vocab, layers
 }
 
 
+DEVICE = "cpu"            # --device: table 0 on an accelerator (times taken after a synchronize)
+
+
+def _sync():
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def interleaved(fns: dict, reps: int) -> dict[str, list[float]]:
     for f in fns.values():                       # warm-up (allocator, MKL, page faults)
         f()
     ts = {k: [] for k in fns}
     for _ in range(reps):
         for k, f in fns.items():
+            _sync()
             t0 = time.perf_counter()
             f()
+            _sync()
             ts[k].append(time.perf_counter() - t0)
     return ts
 
@@ -134,7 +144,9 @@ def gemm_vs_readouts(x, W, b, reps, baselines=("v1",)):
     """Per readout: % of GEMM = t(plain GEMM) / t(GEMM + top-K + that readout's features), same loop."""
     R, d = x.shape
     V = W.shape[0]
-    out = torch.empty(R, V)
+    x, W = x.to(DEVICE), W.to(DEVICE)
+    b = None if b is None else b.to(DEVICE)
+    out = torch.empty(R, V, device=DEVICE)
     ws, ws1 = Workspace(), readouts_v1.Workspace()
     fns = {"mm": lambda: torch.mm(x, W.T, out=out)}
     for name, spec in READOUTS.items():
@@ -158,6 +170,9 @@ def readout_table(reps, baselines, real_model=None):
           "(bench/lens_probe_v1.py), v0 = before the multi_readout kernel (bench/lens_probe_v0.py)")
     print("set, per readout: GEMM time ÷ ((set time − GEMM time) / 4), i.e. how many readouts fit in one "
           "GEMM's time; % of 4 GEMMs = 4·GEMM time ÷ set time (four separate lens passes)")
+    print("set, each readout: GEMM ÷ (GEMM + (set − GEMM) / 4), the % GEMM of one readout computed inside the set "
+          "(its GEMM plus its quarter of the set's readout work, top-K and nucleus included): the number to "
+          "compare with a single readout's % GEMM")
     print(f"{'model shape':40s} {'readout':22s} {'GEMM GF/s':>9s} {'GF/s':>7s} {'% GEMM':>7s} {'v1 %':>6s} {'v0 %':>6s}")
     g = torch.Generator().manual_seed(0)
     cases = []
@@ -181,6 +196,9 @@ def readout_table(reps, baselines, real_model=None):
         print(f"{label:40s} {'set: readouts per GEMM':22s} {per[st]:>17.1f} {'':7s} "
               + " ".join(f"{per[st + ' ' + v]:5.1f} " for v in ("v1", "v0") if v in baselines)
               + f"  (% of 4 GEMMs: {4 * pct[st]:.0f}%)", flush=True)
+        each = {k: 100.0 / (1.0 + (100.0 / pct[k] - 1.0) / 4.0) for k in pct if k.startswith(st)}
+        old = [f"{each[st + ' ' + v]:5.0f}%" if v in baselines else "     -" for v in ("v1", "v0")]
+        print(f"{label:40s} {'set: each readout':22s} {'':9s} {'':7s} {each[st]:6.0f}% {old[0]} {old[1]}", flush=True)
         del W
 
 
@@ -254,7 +272,7 @@ def _real_rows(name, max_texts=8):
     from lmclaims.engine.forward import capture_residual
     try:
         entry = next(e for e in load_panel("offline") if e.name == name)
-        lm = load_model(entry, device="cpu")
+        lm = load_model(entry, device=DEVICE)
     except (ModelUnavailable, StopIteration) as e:
         return f"{name} unavailable: {e}"
     texts = _texts(max_texts)
@@ -262,7 +280,7 @@ def _real_rows(name, max_texts=8):
     with torch.inference_mode(), capture_residual(ad) as store:
         ids = [lm.encode(t, max_tokens=128) for t in texts]
         T = min(len(i) for i in ids)
-        inp = torch.tensor([i[:T] for i in ids])
+        inp = torch.tensor([i[:T] for i in ids], device=lm.device)
         lm.model(input_ids=inp, use_cache=False)
         L = ad.n_layers
         # 256 rows: 32 positions × 8 layers spread over depth (a LensGeometry chunk)
@@ -304,6 +322,8 @@ def main():
     ap.add_argument("--child", nargs=5, metavar=("KIND", "D", "V", "L", "T"))
     ap.add_argument("--tables", default="0123", help="which tables to run (digits; 0 = geometry readouts)")
     ap.add_argument("--no-v0", action="store_true", help="skip the pre-optimisation implementations")
+    ap.add_argument("--device", default="cpu", help="table 0 on this device (cuda: times after synchronize; "
+                    "use --readout-baselines none there, the old code is CPU-only)")
     ap.add_argument("--readout-baselines", default="v1",
                     help="table 0's old code in the same loop: v1 (before the level-based nucleus), v0 (before the "
                          "multi_readout kernel), 'v1,v0' or 'none'")
@@ -312,9 +332,12 @@ def main():
         kind, d, V, L, T = a.child
         return child(kind, int(d), int(V), int(L), int(T), a.threads)
     torch.set_num_threads(a.threads)
+    global DEVICE
+    DEVICE = a.device
     reps = 3 if a.quick else a.reps
     print(f"# bench_lens: torch {torch.__version__}, threads={torch.get_num_threads()}, cpu_count={os.cpu_count()}, "
-          f"loadavg at start {os.getloadavg()[0]:.2f}; medians of {reps} interleaved repeats\n")
+          f"loadavg at start {os.getloadavg()[0]:.2f}; medians of {reps} interleaved repeats; device {DEVICE}"
+          + (f" ({torch.cuda.get_device_name()})" if DEVICE.startswith("cuda") else "") + "\n")
 
     if "0" in a.tables:
         base = () if a.no_v0 or a.readout_baselines == "none" else tuple(a.readout_baselines.split(","))

@@ -8,7 +8,8 @@ Both runs use one fresh, empty measurement cache (``--claims-cache <tmp>``): the
 dequantised fp32 weights stay where they are (``$LMCLAIMS_CACHE/fp32``) and are shared by both
 runs, so neither pays the one-off GGUF conversion. Each run writes its own report; the script checks
 that both runs recorded the same verdicts (status, estimate, interval), prints both wall times and
-warm / cold, and, with ``--durations``, the slowest warm tests (what a warm run still spends).
+warm / cold, and, with ``--durations``, the slowest cold and warm tests (where a cold run goes, and
+what a warm run still spends).
 Exit status 1 when the verdicts differ.
 """
 
@@ -63,7 +64,7 @@ def main(argv=None) -> int:
         Path(args.keep).mkdir(parents=True, exist_ok=True)
     with (contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory(prefix="lmclaims-bench-warm-")) as tmp:
         tmp = Path(tmp)
-        cold_s, cold_rc, _ = run(tmp / "cache", tmp / "cold", args.pytest_args, args.durations)
+        cold_s, cold_rc, cold_out = run(tmp / "cache", tmp / "cold", args.pytest_args, args.durations)
         warm_s, warm_rc, warm_out = run(tmp / "cache", tmp / "warm", args.pytest_args, args.durations)
         same = verdicts(tmp / "cold") == verdicts(tmp / "warm")
         n = len(verdicts(tmp / "warm"))
@@ -75,9 +76,10 @@ def main(argv=None) -> int:
     print(f"verdicts identical cold vs warm: {same} ({n} verdicts)")
     print(f"load average at the end: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
           if Path("/proc/loadavg").exists() else "")
-    print("slowest warm tests:")
-    for line in slowest(warm_out, args.durations):
-        print("  " + line)
+    for label, out in (("cold", cold_out), ("warm", warm_out)):
+        print(f"slowest {label} tests:")
+        for line in slowest(out, args.durations):
+            print("  " + line)
     return 0 if same else 1
 
 

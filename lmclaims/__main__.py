@@ -10,7 +10,10 @@
     matched by key (old status → new status, estimate/CI change). Output may be cut by a closed
     pipe (``| head -1``) without a traceback.
     Exit status 1 if any verdict present in both runs changed status, else 0. Verdicts that only
-    exist in one run are listed as added/removed but do not change the exit status.
+    exist in one run are listed as added/removed but do not change the exit status. Either file may
+    be a verdict baseline (``claims/baseline.json``). ``--rtol R``: estimates and CI ends within R
+    (relative, floor 1) count as unchanged, and then any remaining difference (status, estimate,
+    added, removed) exits 1 — how a GPU run is checked against the CPU baseline.
 
 Exit status 2 means bad usage or an unreadable input file.
 """
@@ -58,7 +61,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from lmclaims.report.compare import compare_reports
 
     old, new = _load(args.old), _load(args.new)
-    changes = compare_reports(old, new)
+    changes = compare_reports(old, new, rtol=args.rtol if args.rtol is not None else 1e-9)
     print(f"old: {describe_run(args.old, old)}")
     print(f"new: {describe_run(args.new, new)}")
     kinds = Counter(c.kind for c in changes)
@@ -71,6 +74,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 print(f"  {change.describe()}")
     print(f"{len(changes)} verdict keys: " + ", ".join(
         f"{kinds[k]} {k}" for k in ("status", "estimate", "added", "removed", "unchanged")))
+    if args.rtol is not None:                 # a stated tolerance: every difference beyond it counts
+        return EXIT_CHANGED if kinds["status"] or kinds["estimate"] or kinds["added"] or kinds["removed"] else EXIT_OK
     return EXIT_CHANGED if kinds["status"] else EXIT_OK
 
 
@@ -112,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(exit 1 if any status changed)")
     p.add_argument("old", help="earlier claims.json")
     p.add_argument("new", help="later claims.json")
+    p.add_argument("--rtol", type=float, default=None,
+                   help="estimates and CI ends within this relative tolerance (floor 1) are unchanged; with it, "
+                        "exit 1 on any status change, estimate beyond it, or verdict only on one side "
+                        "(e.g. a GPU run against the CPU baseline: --rtol 1e-3)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("merge", help="merge shard claims.json files into one report")

@@ -76,6 +76,34 @@ def test_compare_added_or_removed_only_exit_0(sample_copy, tmp_path):
     assert main(["compare", str(sample_copy), str(write(tmp_path / "new.json", new))]) == 0
 
 
+def test_compare_with_a_tolerance(sample_copy, tmp_path, capsys):
+    """--rtol: a move within it is unchanged; one beyond it, or a verdict on one side only, exits 1."""
+    new = json.loads(sample_copy.read_text())
+    ev = new["verdicts"][1]["evidence"]
+    ev["estimate"] = ev["estimate"] * (1 + 1e-5)
+    moved = write(tmp_path / "moved.json", new)
+    assert main(["compare", str(sample_copy), str(moved)]) == 0                     # no tolerance: status only
+    assert "1 estimate" in capsys.readouterr().out
+    assert main(["compare", str(sample_copy), str(moved), "--rtol", "1e-3"]) == 0
+    assert "0 estimate" in capsys.readouterr().out
+    assert main(["compare", str(sample_copy), str(moved), "--rtol", "1e-7"]) == 1
+    new["verdicts"] = new["verdicts"][:-1]
+    assert main(["compare", str(sample_copy), str(write(tmp_path / "fewer.json", new)), "--rtol", "1e-3"]) == 1
+
+
+def test_compare_reads_a_verdict_baseline(sample_copy, tmp_path, capsys):
+    """The old side may be a baseline file ({key: {status, estimate, ci}}), as claims/baseline.json is."""
+    doc = json.loads(sample_copy.read_text())
+    base = {"verdicts": {v["key"]: {"status": v["status"], "estimate": v["evidence"]["estimate"],
+                                    "ci": v["evidence"]["confidence_interval"]} for v in doc["verdicts"]}}
+    path = write(tmp_path / "baseline.json", base)
+    assert main(["compare", str(path), str(sample_copy), "--rtol", "1e-9"]) == 0
+    assert "0 added, 0 removed, 10 unchanged" in capsys.readouterr().out
+    first = next(iter(base["verdicts"].values()))
+    first["status"] = "refuted" if first["status"] != "refuted" else "supported"
+    assert main(["compare", str(write(path, base)), str(sample_copy)]) == 1
+
+
 def test_compare_missing_file_exit_2(sample_copy, tmp_path, capsys):
     assert main(["compare", str(sample_copy), str(tmp_path / "missing.json")]) == 2
     assert "missing.json" in capsys.readouterr().err

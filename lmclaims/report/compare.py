@@ -36,7 +36,7 @@ class VerdictSide:
         if not isinstance(x, dict):
             return None
         ev = x.get("evidence") if isinstance(x.get("evidence"), dict) else x
-        ci = ev.get("confidence_interval")
+        ci = ev.get("confidence_interval", ev.get("ci"))          # claims.json / baseline.json
         ci = (as_float(ci[0]), as_float(ci[1])) if isinstance(ci, (list, tuple)) and len(ci) == 2 else None
         return cls(status=status_of(x.get("status")), estimate=as_float(ev.get("estimate")), ci=ci)
 
@@ -54,6 +54,7 @@ class VerdictChange:
     key: str
     old: VerdictSide | None
     new: VerdictSide | None
+    rtol: float = 1e-9          # estimates and CI ends closer than this (relative, floor 1) are unchanged
 
     @property
     def kind(self) -> str:
@@ -64,8 +65,8 @@ class VerdictChange:
             return "removed"
         if self.old.status != self.new.status:
             return "status"
-        if (not _close(self.old.estimate, self.new.estimate)
-                or not _close_pair(self.old.ci, self.new.ci)):
+        if (not _close(self.old.estimate, self.new.estimate, self.rtol)
+                or not _close_pair(self.old.ci, self.new.ci, self.rtol)):
             return "estimate"
         return "unchanged"
 
@@ -92,22 +93,25 @@ def _close(a: float | None, b: float | None, rel: float = 1e-9) -> bool:
     return abs(a - b) <= rel * max(1.0, abs(a), abs(b))
 
 
-def _close_pair(a, b) -> bool:
+def _close_pair(a, b, rel: float = 1e-9) -> bool:
     if a is None or b is None:
         return a is None and b is None
-    return _close(a[0], b[0]) and _close(a[1], b[1])
+    return _close(a[0], b[0], rel) and _close(a[1], b[1], rel)
 
 
 def _verdicts_by_key(report: Any) -> dict[str, dict]:
     verdicts = report.get("verdicts") if isinstance(report, dict) else None
+    if isinstance(verdicts, dict):                                  # a verdict baseline (claims/baseline.json)
+        return {str(k): v for k, v in verdicts.items() if isinstance(v, dict)}
     return {str(v["key"]): v for v in (verdicts or []) if isinstance(v, dict) and v.get("key")}
 
 
-def compare_reports(old: dict, new: dict) -> list[VerdictChange]:
-    """All verdict keys of both runs (new run's order, then removed keys), old vs new."""
+def compare_reports(old: dict, new: dict, rtol: float = 1e-9) -> list[VerdictChange]:
+    """All verdict keys of both runs (new run's order, then removed keys), old vs new; either side may be a
+    claims.json or a verdict baseline. Estimates within ``rtol`` (relative, floor 1) count as unchanged."""
     old_v, new_v = _verdicts_by_key(old), _verdicts_by_key(new)
     keys = list(new_v) + [k for k in old_v if k not in new_v]
-    return [VerdictChange(k, VerdictSide.from_json(old_v.get(k)), VerdictSide.from_json(new_v.get(k)))
+    return [VerdictChange(k, VerdictSide.from_json(old_v.get(k)), VerdictSide.from_json(new_v.get(k)), rtol)
             for k in keys]
 
 
