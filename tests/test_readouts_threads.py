@@ -59,3 +59,18 @@ def test_small_batches_and_accelerators_are_not_split(threads):
     torch.set_num_threads(2)
     assert readouts._row_parts(40, "cpu") == [(0, 40)]                       # < 32 rows per part
     assert readouts._row_parts(4096, "cuda") == [(0, 4096)]
+
+
+@pytest.mark.parametrize("mode", ["inference", "no_grad"])
+def test_worker_threads_inherit_the_callers_grad_mode(threads, mode):
+    """Inference mode and grad mode are thread-local: the workers must run in the caller's, or the
+    in-place accumulation into the caller's tensors fails (as the engine runs under inference_mode)."""
+    torch.set_num_threads(2)
+    z, top_raw = _logits(R=128, V=1000, seed=5)
+    ctx = torch.inference_mode() if mode == "inference" else torch.no_grad()
+    with ctx:
+        z, top_raw = z.clone(), top_raw.clone()
+        got = readouts.readouts_of_logits(z, top_raw, TRANSFORMS)
+    torch.set_num_threads(1)
+    ref = readouts.readouts_of_logits(z.clone(), top_raw.clone(), TRANSFORMS)
+    assert all(torch.equal(a.entropy, b.entropy) for a, b in zip(got, ref))

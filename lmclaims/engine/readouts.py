@@ -225,7 +225,13 @@ def _readouts(block, nblocks: int, tile, top_raw: torch.Tensor, transforms) -> l
     S = torch.zeros(len(shifts), R, dtype=torch.float64, device=m.device)
     U = torch.zeros(len(shifts), R, dtype=torch.float64, device=m.device)
 
+    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()   # thread-local: carry them over
+
     def rows(r0: int, r1: int) -> None:
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+            _rows(r0, r1)
+
+    def _rows(r0: int, r1: int) -> None:
         sel = slice(r0, r1)
         for i in range(nblocks):
             z = block(i)[sel]
