@@ -74,3 +74,18 @@ def test_worker_threads_inherit_the_callers_grad_mode(threads, mode):
     torch.set_num_threads(1)
     ref = readouts.readouts_of_logits(z.clone(), top_raw.clone(), TRANSFORMS)
     assert all(torch.equal(a.entropy, b.entropy) for a, b in zip(got, ref))
+
+
+def test_unequal_column_blocks_do_not_share_scratch(threads):
+    """multi_readout's column blocks differ in width (the last is narrower): each worker's scratch
+    must stay its own at every width, or the workers overwrite each other (seen as inf/NaN entropies)."""
+    g = torch.Generator().manual_seed(7)
+    x, W = torch.randn(256, 32, generator=g) * 6, torch.randn(5000, 32, generator=g)
+    torch.set_num_threads(1)
+    ref, top1, _ = readouts.multi_readout(x, W, None, TRANSFORMS, block=1024)
+    torch.set_num_threads(2)
+    for _ in range(5):
+        got, top2, _ = readouts.multi_readout(x, W, None, TRANSFORMS, block=1024)
+        assert torch.equal(top1, top2)
+        for a, b in zip(ref, got):
+            assert torch.isfinite(b.entropy).all() and torch.equal(a.entropy, b.entropy) and torch.equal(a.log_s, b.log_s)

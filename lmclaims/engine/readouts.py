@@ -231,12 +231,18 @@ def _readouts(block, nblocks: int, tile, top_raw: torch.Tensor, transforms) -> l
         with torch.inference_mode(inference), torch.set_grad_enabled(grad):
             _rows(r0, r1)
 
+    nmax = max(block(i).shape[1] for i in range(nblocks))
+
     def _rows(r0: int, r1: int) -> None:
+        # this range's own scratch: rows r0..r1 of the widest tile, re-viewed at each block's width (a
+        # row slice of tile(j, n) would not do: its row stride n changes with the block, so the ranges
+        # of two workers at blocks of different widths would overlap)
+        slabs = [tile(j, nmax)[r0:r1].reshape(-1) for j in range(3)]
         sel = slice(r0, r1)
         for i in range(nblocks):
             z = block(i)[sel]
             n = z.shape[1]
-            a_buf, e_buf, p_buf = tile(0, n)[sel], tile(1, n)[sel], tile(2, n)[sel]
+            a_buf, e_buf, p_buf = (sl[:(r1 - r0) * n].view(r1 - r0, n) for sl in slabs)
             for j, sh in enumerate(shifts):
                 a = sh.apply(z, sel, out=a_buf)
                 e = torch.exp2(a, out=e_buf)
