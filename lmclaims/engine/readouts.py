@@ -29,7 +29,6 @@ the top-p nucleus of rows whose top-K does not reach top_p.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -190,74 +189,26 @@ def shift_of(tf: LogitTransform, top_raw: torch.Tensor) -> _Shift:
     return _Shift(tf, top_raw[:, 0].contiguous())
 
 
-def _row_parts(R: int, device) -> list[tuple[int, int]]:
-    """Row ranges for pass 2: one per intra-op thread on CPU (at least 32 rows each), else all rows."""
-    k = torch.get_num_threads() if torch.device(device).type == "cpu" else 1
-    k = max(1, min(k, R // 32))
-    edges = [round(i * R / k) for i in range(k + 1)]
-    return [(edges[i], edges[i + 1]) for i in range(k)]
-
-
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-
-
-def _pool(k: int) -> ThreadPoolExecutor:
-    """Worker threads that run torch ops single-threaded (``set_num_threads`` is per thread under OpenMP)."""
-    if k not in _POOLS:
-        _POOLS[k] = ThreadPoolExecutor(k, thread_name_prefix="lmclaims-readouts",
-                                       initializer=torch.set_num_threads, initargs=(1,))
-    return _POOLS[k]
-
-
 def _readouts(block, nblocks: int, tile, top_raw: torch.Tensor, transforms) -> list[Readout]:
     """Pass 2: S and U₂ of every transform, block by block (``block(i)`` [R, n] raw logits,
-    ``tile(j, n)`` three scratch tiles: a, 2^a and a·2^a).
-
-    On CPU the rows are split into one range per intra-op thread, each range run by its own worker
-    thread with single-threaded ops: every row goes through exactly the same operations (the
-    results are bit-identical to one thread; tested), but there is one join per call instead of an
-    OpenMP barrier after each of the ≈ 20 short elementwise passes per block, which stall whenever
-    a core is busy with other work (bench/README.md, runs G–K).
-    """
+    ``tile(j, n)`` three scratch tiles: a, 2^a and a·2^a)."""
     m = top_raw[:, 0].contiguous()
     shifts = [_Shift(tf, m) for tf in transforms]
     R = top_raw.shape[0]
-    S = torch.zeros(len(shifts), R, dtype=torch.float64, device=m.device)
-    U = torch.zeros(len(shifts), R, dtype=torch.float64, device=m.device)
-
-    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()   # thread-local: carry them over
-
-    def rows(r0: int, r1: int) -> None:
-        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
-            _rows(r0, r1)
-
-    nmax = max(block(i).shape[1] for i in range(nblocks))
-
-    def _rows(r0: int, r1: int) -> None:
-        # this range's own scratch: rows r0..r1 of the widest tile, re-viewed at each block's width (a
-        # row slice of tile(j, n) would not do: its row stride n changes with the block, so the ranges
-        # of two workers at blocks of different widths would overlap)
-        slabs = [tile(j, nmax)[r0:r1].reshape(-1) for j in range(3)]
-        sel = slice(r0, r1)
-        for i in range(nblocks):
-            z = block(i)[sel]
-            n = z.shape[1]
-            a_buf, e_buf, p_buf = (sl[:(r1 - r0) * n].view(r1 - r0, n) for sl in slabs)
-            for j, sh in enumerate(shifts):
-                a = sh.apply(z, sel, out=a_buf)
-                e = torch.exp2(a, out=e_buf)
-                S[j, sel] += e.sum(dim=1)
-                U[j, sel] += torch.mul(a, e, out=p_buf).sum(dim=1)   # (vecdot would allocate the product)
-
-    parts = _row_parts(R, m.device)
-    if len(parts) == 1:
-        rows(0, R)
-    else:
-        for f in [_pool(len(parts)).submit(rows, r0, r1) for r0, r1 in parts]:
-            f.result()
+    S = [torch.zeros(R, dtype=torch.float64, device=m.device) for _ in shifts]
+    U = [torch.zeros(R, dtype=torch.float64, device=m.device) for _ in shifts]
+    for i in range(nblocks):
+        z = block(i)
+        n = z.shape[1]
+        a_buf, e_buf, p_buf = tile(0, n), tile(1, n), tile(2, n)
+        for j, sh in enumerate(shifts):
+            a = sh.apply(z, out=a_buf)
+            e = torch.exp2(a, out=e_buf)
+            S[j] += e.sum(dim=1)
+            U[j] += torch.mul(a, e, out=p_buf).sum(dim=1)       # (vecdot would allocate the product)
     out = []
-    for j, sh in enumerate(shifts):
-        log2_s = torch.log2(S[j])
-        ent = (LN2 * (log2_s - U[j] / S[j])).clamp_min(0.0)
+    for sh, s_, u_ in zip(shifts, S, U):
+        log2_s = torch.log2(s_)
+        ent = (LN2 * (log2_s - u_ / s_)).clamp_min(0.0)
         out.append(Readout(log_s=(log2_s * LN2).float(), entropy=ent.float(), top_y=sh.natural(top_raw)))
     return out

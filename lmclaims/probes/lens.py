@@ -52,11 +52,9 @@ MATMUL_ROWS = 256          # rows per unembedding GEMM of ``LensGeometrySet``: a
 @dataclass(frozen=True)
 class LensGeometry(Probe):
     name = "lens_geometry"
-    version = 6               # 3 (2026-12-02): dense features via ``readout_features`` (rounding); exact nucleus
+    version = 5               # 3 (2026-12-02): dense features via ``readout_features`` (rounding); exact nucleus
                               # 4 (2026-12-07): readouts in base-2 shifted log-weights, cap via sigmoid (rounding)
                               # 5 (2026-12-07): cap's σ via exp2 + reciprocal (rounding); nucleus by levels (same)
-                              # 6 (2026-12-07): readout rows split over worker threads: bit-identical to one
-                              #   thread, where before chunks under 256 rows depended on the thread count (last bits)
     positions_per_text: int | None = 16
     temperature: float = 1.0
     softcap: float | None = None        # an extra cap applied on top (the softcap control)
@@ -97,11 +95,9 @@ class LensGeometrySet(Probe):
     """
 
     name = "lens_geometry_set"
-    version = 5               # 2 (2026-12-02): top-K shared across readouts, H = log S − U/S (rounding); exact nucleus
+    version = 4               # 2 (2026-12-02): top-K shared across readouts, H = log S − U/S (rounding); exact nucleus
                               # 3 (2026-12-07): ``multi_readout`` kernel (column-block GEMM, top-K filter, exp2; rounding)
                               # 4 (2026-12-07): cap's σ via exp2 + reciprocal (rounding); nucleus by levels (same)
-                              # 5 (2026-12-07): readout rows split over worker threads: bit-identical to one
-                              #   thread, where before chunks under 256 rows depended on the thread count (last bits)
     positions_per_text: int | None = 4
     readouts: tuple = (("base", 1.0, None),)
     top_p: float | None = None
