@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from lmclaims.engine.interventions.predicted import _check_layers, matrix_names, predicted_matrices
 from lmclaims.engine.interventions.weights import SwapWeights
