@@ -1,21 +1,9 @@
 """Substituting predicted weights, and the nulls (seed 003: "yet predicted weights cause catastrophic
 failure due to nonlinear error accumulation").
 
-The substitutions themselves are interventions and live with all the others in
-:mod:`lmclaims.engine.interventions.predicted`; each is a ``SwapWeights`` that
-restores the originals bit for bit in ``finally`` and whose recipe is computed from the model's
-own weights:
-
-``PredictedWeights(layers, degree)``
-    ``W_l := Ŵ_l = Σ_j H[l, j] W_j`` — the element-wise least-squares polynomial of degree
-    ``degree`` in scaled depth, fitted over all L layers of the same matrix type (in sample, as an
-    R² is; :func:`lmclaims.probes.weight_regularity.depth_hat_matrix`).
-``MatchedNoiseWeights(layers, degree, seed)``
-    ``W_l := W_l + ‖W_l − Ŵ_l‖_F · ε/‖ε‖_F``, ε ~ N(0, I) seeded by (seed, layer, name): the
-    layer's own weights with an error of exactly the prediction's Frobenius norm, in a random
-    direction — the matched-error null.
-``NeighbourWeights(layers)``
-    ``W_l := W_{l+1}`` (the last layer takes ``W_{L−2}``): the crudest "prediction", a copy.
+The substitutions themselves (``PredictedWeights``, the matched-noise null ``MatchedNoiseWeights`` and
+the copy ``NeighbourWeights``; recipes in that module's docstring) are interventions and live with all
+the others in :mod:`lmclaims.engine.interventions.predicted`; each restores the originals bit for bit.
 
 :class:`SubstitutionSweepNLL` measures next-token NLL under many substitutions in one engine
 pass: the clean forward captures every block's input and call arguments, and for each

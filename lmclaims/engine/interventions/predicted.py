@@ -18,12 +18,11 @@ blocks q, k, v, o, gate, up, down); norm gains, embeddings and unembedding are l
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import torch
 
-from lmclaims.engine.interventions.weights import SwapWeights
+from lmclaims.engine.interventions.weights import SwapWeights, random_direction
 from lmclaims.probes.weight_regularity import depth_hat_matrix
 
 
@@ -53,10 +52,6 @@ def predicted_matrices(blocks, layers, *, degree: int) -> dict[int, dict[str, to
             out[int(l)][name] = P[i].reshape(W[0].shape).to(W[0].dtype)
         del X, P
     return out
-
-
-def _seed_for(seed: int, layer: int, name: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}|{layer}|{name}".encode()).digest()[:8], "little") % (2**63)
 
 
 @dataclass(frozen=True)
@@ -94,9 +89,7 @@ class MatchedNoiseWeights(SwapWeights):
             for name, w_hat in named.items():
                 W = adapter.blocks[l].get_parameter(name).detach().double()
                 err = float((W - w_hat.double()).norm())
-                g = torch.Generator(device="cpu").manual_seed(_seed_for(self.seed, l, name))
-                eps = torch.randn(W.shape, generator=g, dtype=torch.float64)
-                out[l][name] = (W + err * eps / eps.norm()).to(w_hat.dtype)
+                out[l][name] = (W + random_direction(W.shape, err, self.seed, l, name)).to(w_hat.dtype)
         return out
 
 

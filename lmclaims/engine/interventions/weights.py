@@ -170,8 +170,14 @@ class SwapWeights(Intervention):
 STRATEGIES = ("scale", "noise", "prune", "lowrank", "quantise")
 
 
-def _seed_for(seed: int, name: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}|{name}".encode()).digest()[:8], "little") % (2**63)
+def random_direction(shape, norm: float, *seed_parts) -> torch.Tensor:
+    """``norm · ε/‖ε‖_F`` (float64), ε ~ N(0, I) from a generator seeded by sha256 of the ``|``-joined
+    ``seed_parts`` (e.g. ``(seed, matrix name)``): the same error in every run, independent per matrix."""
+    key = "|".join(str(p) for p in seed_parts)
+    g = torch.Generator(device="cpu").manual_seed(
+        int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") % (2**63))
+    eps = torch.randn(tuple(shape), generator=g, dtype=torch.float64)
+    return norm * eps / eps.norm()
 
 
 def manipulated_weight(W: torch.Tensor, strategy: str, strength: float, *, seed: int = 0, name: str = "") -> torch.Tensor:
@@ -187,9 +193,7 @@ def manipulated_weight(W: torch.Tensor, strategy: str, strength: float, *, seed:
     if strategy == "scale":
         out = (1.0 - strength) * W64
     elif strategy == "noise":
-        g = torch.Generator(device="cpu").manual_seed(_seed_for(seed, name))
-        eps = torch.randn(W.shape, generator=g, dtype=torch.float64)
-        out = W64 + target * eps / eps.norm()
+        out = W64 + random_direction(W.shape, target, seed, name)
     elif strategy == "prune":
         flat = W64.reshape(-1)
         order = torch.argsort(flat.abs())
