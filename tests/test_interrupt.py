@@ -36,7 +36,11 @@ def test_fast(verdict):
 def test_slow(verdict):
     if os.environ.get("TOY_SLEEP"):
         Path("started").write_text("x")
-        time.sleep(120)                      # a long measurement, interrupted here
+        # a long measurement, interrupted here. In short sleeps: the kernel may hand SIGINT to any thread
+        # (torch's OpenMP workers exist by now), and then one long time.sleep in the main thread is not
+        # woken; the main thread raises KeyboardInterrupt at its next bytecode, as a real measurement would
+        for _ in range(1200):
+            time.sleep(0.1)
     verdict.record(assertions.above(X, 1.0), models="m1")
 '''
 
