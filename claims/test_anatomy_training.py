@@ -102,6 +102,7 @@ def _rho_with(y, *, sign):
     return rho
 
 
+@pytest.mark.slow     # trains a model: --claims-runslow (README, "Budgets")
 @pytest.mark.models(MODELS)
 @pytest.mark.claim("anatomy.recovery", source=SOURCE, variant="corrected", version=2, verdicts=1,
                    statement="recovery speed correlates with layer importance (more important → slower): "
@@ -183,6 +184,7 @@ _GROWTH_CAVEATS = ("tiny llama on a byte tokenizer, our reading of an unpublishe
                    "wall times were taken on a shared 2-core CPU: treat timing differences with care")
 
 
+@pytest.mark.slow     # trains a model: --claims-runslow (README, "Budgets")
 @pytest.mark.claim("anatomy.growth", source=SOURCE, variant="as-published", version=2, verdicts=2,
                    statement="growth training: 4.7x lower validation loss than uniform training at identical "
                              "parameter count, while being 13% faster")
@@ -211,6 +213,7 @@ def test_growth_as_published(corpus, measure, verdict):
                        "importance probes (one skip pass per block per stage, no backward) are not counted",))
 
 
+@pytest.mark.slow     # trains a model: --claims-runslow (README, "Budgets")
 @pytest.mark.claim("anatomy.growth", source=SOURCE, variant="corrected", version=2, verdicts=1,
                    statement="growth training reaches lower held-out loss than uniform training at identical final "
                              "parameter count and token budget (paired over seeds)")

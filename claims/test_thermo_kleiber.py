@@ -142,6 +142,7 @@ def _law(verdict, results, which: str, caveat: str):
                                                            "eval loss after"], rows), losses])
 
 
+@pytest.mark.slow     # trains a model: --claims-runslow (README, "Budgets")
 @pytest.mark.claim("thermo.kleiber_law", source=H.SEED_POST, statement=BOUND_STATEMENT, variant="corrected")
 def test_kleiber_law_depth_sweep(corpus, measure, verdict):
     _law(verdict, _sweep(corpus, measure, SWEEP_DEPTHS), "max_block",
@@ -151,6 +152,7 @@ def test_kleiber_law_depth_sweep(corpus, measure, verdict):
          "model-level residual of the fit (unit = trained model)")
 
 
+@pytest.mark.slow     # trains a model: --claims-runslow (README, "Budgets")
 @pytest.mark.claim("thermo.kleiber_law", source=H.SEED_POST, statement=BOUND_STATEMENT, variant="as-published")
 def test_kleiber_law_depth_sweep_hidden_states(corpus, measure, verdict):
     _law(verdict, _sweep(corpus, measure, SWEEP_DEPTHS), "hidden_states",

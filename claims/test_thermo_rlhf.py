@@ -113,6 +113,7 @@ def _ft_caveats(info):
             "the offline base is itself an instruct model (SmolLM2-135M-Instruct)"]
 
 
+@pytest.mark.slow     # trains a model: --claims-runslow (README, "Budgets")
 @pytest.mark.models("smollm2-135m*")
 @pytest.mark.claim("thermo.rlhf_sign", source=H.SEED_POST, statement=STATEMENT, variant="corrected", verdicts=2)
 def test_rlhf_finetune_smollm2_corrected(model, corpus, measure, verdict):
@@ -121,6 +122,7 @@ def test_rlhf_finetune_smollm2_corrected(model, corpus, measure, verdict):
                  label="corrected G", caveats=_ft_caveats(info), plots=_ft_plots(base, tuned, info, model.name))
 
 
+@pytest.mark.slow     # trains a model: --claims-runslow (README, "Budgets")
 @pytest.mark.models("smollm2-135m*")
 @pytest.mark.claim("thermo.rlhf_sign", source=H.SEED_POST, statement=STATEMENT, variant="as-published", verdicts=2)
 def test_rlhf_finetune_smollm2_hook(model, corpus, measure, verdict):

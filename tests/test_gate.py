@@ -22,7 +22,9 @@ from lmclaims.stats.evidence import Measurement
 MEAN = float(os.environ.get("TOY_MEAN", "1.2"))
 X = np.random.default_rng(0).normal(MEAN, 0.1, 40)
 LABEL = os.environ.get("TOY_LABEL", "L1")
+heavy = pytest.mark.slow if os.environ.get("TOY_SLOW") else (lambda f: f)
 
+@heavy
 @pytest.mark.parametrize("model", ["m1", "m2"])
 @pytest.mark.claim("toy.above", statement="G > 1")
 def test_above(model, verdict):
@@ -49,7 +51,7 @@ def _run(pytester, *args):
 
 
 def _setup(pytester, monkeypatch):
-    for name in ("TOY_MEAN", "TOY_LABEL", "TOY_UNAVAILABLE"):
+    for name in ("TOY_MEAN", "TOY_LABEL", "TOY_UNAVAILABLE", "TOY_SLOW"):
         monkeypatch.delenv(name, raising=False)
     pytester.makeconftest(OPTIONS)
     pytester.makepyfile(test_toy=TOY)
@@ -96,6 +98,24 @@ def test_key_missing_because_its_test_skipped_fails_the_gate(pytester, monkeypat
     assert removed["key"] == "toy.above@corrected:m2[L1]" and "weights corrupt" in removed["reason"]
     deselected = _run(pytester, "--claims-baseline", "base.json", "-k", "not m2")
     assert deselected.ret == 0, "a test the user deselected is not missing"
+
+
+def test_slow_test_without_runslow_is_not_requested_not_missing(pytester, monkeypatch):
+    """A test marked ``slow`` skips without --claims-runslow; like a deselected test it was not asked
+    for, so its baseline keys are not "missing" (a skip for any other reason still fails the gate)."""
+    _setup(pytester, monkeypatch)
+    monkeypatch.setenv("TOY_SLOW", "1")               # test_above becomes a slow variant
+    result = _run(pytester, "--claims-baseline", "base.json", "-rs")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*slow variant: run with --claims-runslow*"])
+    assert "GATE FAILED" not in result.stdout.str()
+    doc = json.loads((pytester.path / "out" / "claims.json").read_text())
+    assert doc["drift"]["changes"] == [] and doc["baseline"]["disappeared"] == []
+    assert sorted(t["outcome"] for t in doc["tests"] if "test_above" in t["nodeid"]) == ["skipped", "skipped"]
+    monkeypatch.setenv("TOY_UNAVAILABLE", "m2")       # still slow-skipped: the unavailability is never reached
+    assert _run(pytester, "--claims-baseline", "base.json").ret == 0
+    monkeypatch.delenv("TOY_SLOW")                    # requested again, and m2 skips: missing
+    assert _run(pytester, "--claims-baseline", "base.json").ret == 1
 
 
 def test_key_renamed_fails_the_gate_both_ways(pytester, monkeypatch):

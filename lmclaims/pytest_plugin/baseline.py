@@ -18,7 +18,8 @@ The gate fails (every message names the key and what changed) on
 * a measurement whose direction differs, or a new measurement key of a known claim;
 * a baseline key **missing** from the run when its test ran (it skipped — model or device
   unavailable, corrupt weights — or no longer records that key). A test the user deselected
-  (``-k``, node ids, ``--claims-shard``) did not run and is not missing.
+  (``-k``, node ids, ``--claims-shard``) did not run and is not missing; nor is a ``slow`` test
+  skipped for want of ``--claims-runslow`` (:data:`SLOW_SKIP_REASON`): it was not asked for.
 
 Per-verdict checks run with the test (its outcome fails, on the worker under xdist); missing keys
 are found at session end and fail the session. The gate refuses (``pytest.UsageError``) to
@@ -41,6 +42,21 @@ from lmclaims.pytest_plugin import run_settings
 
 BASELINE_KEY = pytest.StashKey["Baseline"]()
 SCHEMA_VERSION = 2
+
+#: the skip reason of a ``slow`` test in a run without ``--claims-runslow`` (the plugin adds it)
+SLOW_SKIP_REASON = "slow variant: run with --claims-runslow (see README, 'Budgets')"
+
+
+def requested(tests: dict) -> dict:
+    """The tests of ``tests`` (nodeid -> collector entry) that the run asked for: all but the
+    ``slow`` tests skipped for want of ``--claims-runslow``, which count as deselected.
+
+    >>> requested({"a": {"outcome": "skipped", "reason": "Skipped: " + SLOW_SKIP_REASON},
+    ...            "b": {"outcome": "skipped", "reason": "model unavailable"}})
+    {'b': {'outcome': 'skipped', 'reason': 'model unavailable'}}
+    """
+    return {n: t for n, t in tests.items()
+            if not (t.get("outcome") == "skipped" and SLOW_SKIP_REASON in (t.get("reason") or ""))}
 
 
 def plain_nodeid(nodeid: str | None) -> str | None:
@@ -220,7 +236,7 @@ def measurement_changes(measurements: list[dict], base: Baseline) -> list[str]:
 def missing(base: Baseline, doc: dict, tests: dict) -> list[dict]:
     """Baseline keys absent from this run whose test ran: [{key, kind, nodeid, reason}]."""
     present = {v["key"] for v in doc["verdicts"]} | {m["key"] for m in doc.get("measurements", [])}
-    ran = {plain_nodeid(n): t for n, t in tests.items()}
+    ran = {plain_nodeid(n): t for n, t in requested(tests).items()}
     out = []
     for kind, entries in (("verdict", base.verdicts), ("measurement", base.measurements)):
         for key, entry in sorted(entries.items()):

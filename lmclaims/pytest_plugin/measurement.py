@@ -23,6 +23,7 @@ from lmclaims.engine.forward import RunInfo, measure as engine_measure
 from lmclaims.models.loading import CorruptModel, ModelUnavailable
 from lmclaims.models.pool import ModelPool
 from lmclaims.pytest_plugin import model_options
+from lmclaims.pytest_plugin.baseline import SLOW_SKIP_REASON
 from lmclaims.pytest_plugin.model_options import panel_from_options, parse_shard, share_cpu_threads, worker_device
 from lmclaims.pytest_plugin.plan import MeasurementPlan
 
@@ -75,7 +76,7 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.xdist_group(name if name else "panel"))
     if config.getoption("claims_runslow"):
         return
-    skip = pytest.mark.skip(reason="slow variant: run with --claims-runslow (see README, 'Budgets')")
+    skip = pytest.mark.skip(reason=SLOW_SKIP_REASON)
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)

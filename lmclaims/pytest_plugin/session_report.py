@@ -141,7 +141,7 @@ def _update_baseline(config, state: RunState, doc: dict, base_path: str) -> None
                             f"{base_path} is unchanged")
         return
     old = config.stash.get(UPDATE_FROM_KEY, None)
-    ran = {baseline.plain_nodeid(n) for n in state.tests}
+    ran = {baseline.plain_nodeid(n) for n in baseline.requested(state.tests)}
     document, lines = baseline.merged(old, doc, ran)
     written = baseline.write(base_path, document)
     state.notes.append(f"baseline written: {written} ({len(doc['verdicts'])} verdicts from this run)")
