@@ -28,7 +28,10 @@ from lmclaims.engine.interventions import STRATEGIES, ManipulateWeights
 from lmclaims.probes.nll import NextTokenNLL
 from lmclaims.stats.assertions import equivalent, greater
 
-pytestmark = pytest.mark.models(MODELS)
+# ``slow`` (--claims-runslow; README, "Budgets"): six full passes over the block stack and 210 float64
+# SVDs, ≈ 74 s cold of a default run that must fit 10 minutes on 2 cores -- a budget decision, taken
+# before and independent of the verdicts.
+pytestmark = [pytest.mark.models(MODELS), pytest.mark.slow]
 
 STRENGTH = 0.1     # = 1 − α for the paper's α = 0.9
 SEED = 0           # noise seed (the only random strategy)

@@ -1,5 +1,9 @@
 """Seed 003 claims 3 and 5: recovery speed vs importance, and growth training (real CPU training).
 
+Every test here trains a model, so every test here is ``slow`` (``pytest claims/ --claims-runslow -k
+"growth or recovery"``; README, "Budgets"). The "budget" designs below are the cheaper of the two
+designs of each claim, kept as they were when they ran by default.
+
 Recovery ("Recovery speed correlates with layer importance"; digest: 50% noise, 200 steps for
 L8/L11): lmclaims/training/recovery.py. Layers fixed before looking: RECOVERY_LAYERS. Importance =
 block-skip ΔPPL% of the layer (claims/test_anatomy_ablation.py). Direction: the digest's example

@@ -8,7 +8,7 @@ definitions.md §1: 10^(1/L) is not fitted; it follows from assuming a total gai
   G vs 10^(1/L); plus arithmetic on the paper's own Pythia numbers;
 - the **law** across depths: log10 G_max = slope / L with slope 1 (through the origin), on a
   controlled depth sweep of tiny models trained in the suite (same width, data, recipe; 3 seeds per
-  depth; unit = trained model) and on the hub Pythia panel.
+  depth; unit = trained model; ``slow``: it trains, so ``--claims-runslow``) and on the hub Pythia panel.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ pytestmark = pytest.mark.measures(H.RESIDUAL_NORMS)   # the residual norms on th
 
 BOUND_STATEMENT = "For the Pythia family, the maximum stable residual gain scales with depth as G_max ≈ 10^(1/L)"
 SWEEP_SEEDS = (0, 1, 2)               # 3 seeds per depth (brief); not chosen by looking at results
-SWEEP_DEPTHS = (2, 4, 8)              # default run: 1/L spans 0.125..0.5
-SWEEP_DEPTHS_SLOW = (2, 4, 8, 16)     # --claims-runslow adds depth 16
+SWEEP_DEPTHS = (2, 4, 8)              # 1/L spans 0.125..0.5; the sweep trains 9 models: --claims-runslow
+SWEEP_DEPTHS_SLOW = (2, 4, 8, 16)     # and a deeper sweep adding depth 16
 # One recipe for every depth (nanoGPT-like; decided before any run): llama-style pre-RMSNorm,
 # d_model 64, 4 heads, byte tokens, blocks of 64, AdamW lr 3e-3, betas (0.9, 0.95), weight decay 0.1,
 # 10% warmup + cosine, 150 steps of 16 blocks (~154k tokens; the loss falls from ~5.7 to ~2.6 nats).
