@@ -45,6 +45,7 @@ import lens_probe_v1  # noqa: E402
 import readouts_v1  # noqa: E402
 import lens_v0  # noqa: E402
 import lens_v1  # noqa: E402
+from lmclaims.engine import native_readouts  # noqa: E402
 from lmclaims.engine.readouts import Workspace, multi_readout  # noqa: E402
 from lmclaims.probes.lens import _features  # noqa: E402
 
@@ -118,6 +119,12 @@ def _readout_new(x, W, b, spec, ws):
     return [_features(rd, tf, top_raw, ws.rows, V, tp, 10, 0.01) for rd, (tf, tp) in zip(reads, spec)]
 
 
+def _readout_torch(x, W, b, spec, ws):
+    """The same on the torch path (the compiled kernel switched off: the code before it, per-block GEMM)."""
+    with native_readouts.torch_path():
+        return _readout_new(x, W, b, spec, ws)
+
+
 def _readout_v1(x, W, b, spec, ws):
     """The same by the code before the level-based nucleus and the exp2 σ (bench/lens_probe_v1.py, readouts_v1.py)."""
     V = W.shape[0]
@@ -147,10 +154,12 @@ def gemm_vs_readouts(x, W, b, reps, baselines=("v1",)):
     x, W = x.to(DEVICE), W.to(DEVICE)
     b = None if b is None else b.to(DEVICE)
     out = torch.empty(R, V, device=DEVICE)
-    ws, ws1 = Workspace(), readouts_v1.Workspace()
+    ws, ws1, ws2 = Workspace(), readouts_v1.Workspace(), Workspace()
     fns = {"mm": lambda: torch.mm(x, W.T, out=out)}
     for name, spec in READOUTS.items():
         fns[name] = (lambda spec=spec: _readout_new(x, W, b, spec, ws))
+        if "torch" in baselines:
+            fns[name + " torch"] = (lambda spec=spec: _readout_torch(x, W, b, spec, ws2))
         if "v1" in baselines:
             fns[name + " v1"] = (lambda spec=spec: _readout_v1(x, W, b, spec, ws1))
         if "v0" in baselines:
@@ -166,14 +175,16 @@ def gemm_vs_readouts(x, W, b, reps, baselines=("v1",)):
 def readout_table(reps, baselines, real_model=None):
     print("## 0. geometry readouts (LensGeometrySet: R=256 rows, top-100, one GEMM per chunk)")
     print("% of GEMM = plain GEMM time / (GEMM + shared top-K + the readout's features) — per-pair median; "
-          "'set' = all four readouts + top-p from ONE GEMM; v1 = the code before the level-based nucleus "
+          "'set' = all four readouts + top-p from ONE GEMM; '% GEMM' = this code (compiled readout kernel: "
+          f"{native_readouts.kernel_id()}); torch = this code with the kernel off (the code before it); "
+          "v1 = the code before the level-based nucleus "
           "(bench/lens_probe_v1.py), v0 = before the multi_readout kernel (bench/lens_probe_v0.py)")
     print("set, per readout: GEMM time ÷ ((set time − GEMM time) / 4), i.e. how many readouts fit in one "
           "GEMM's time; % of 4 GEMMs = 4·GEMM time ÷ set time (four separate lens passes)")
     print("set, each readout: GEMM ÷ (GEMM + (set − GEMM) / 4), the % GEMM of one readout computed inside the set "
           "(its GEMM plus its quarter of the set's readout work, top-K and nucleus included): the number to "
           "compare with a single readout's % GEMM")
-    print(f"{'model shape':40s} {'readout':22s} {'GEMM GF/s':>9s} {'GF/s':>7s} {'% GEMM':>7s} {'v1 %':>6s} {'v0 %':>6s}")
+    print(f"{'model shape':40s} {'readout':22s} {'GEMM GF/s':>9s} {'GF/s':>7s} {'% GEMM':>7s} {'torch %':>7s} {'v1 %':>6s} {'v0 %':>6s}")
     g = torch.Generator().manual_seed(0)
     cases = []
     for name, (d, V, _) in SHAPES.items():
@@ -190,15 +201,17 @@ def readout_table(reps, baselines, real_model=None):
         gf, pct = gemm_vs_readouts(x, W, b, reps, baselines)
         for r in READOUTS:
             old = [f"{pct[r + ' ' + v]:5.0f}%" if v in baselines else "     -" for v in ("v1", "v0")]
-            print(f"{label:40s} {r:22s} {gf['mm']:9.1f} {gf[r]:7.1f} {pct[r]:6.0f}% {old[0]} {old[1]}", flush=True)
+            tp = f"{pct[r + ' torch']:6.0f}%" if "torch" in baselines else "      -"
+            print(f"{label:40s} {r:22s} {gf['mm']:9.1f} {gf[r]:7.1f} {pct[r]:6.0f}% {tp} {old[0]} {old[1]}", flush=True)
         st = "set (all 4 + top-p)"
         per = {k: 4 / (100 / pct[k] - 1) if pct[k] < 100 else float("inf") for k in pct if k.startswith(st)}
         print(f"{label:40s} {'set: readouts per GEMM':22s} {per[st]:>17.1f} {'':7s} "
-              + " ".join(f"{per[st + ' ' + v]:5.1f} " for v in ("v1", "v0") if v in baselines)
+              + " ".join(f"{per[st + ' ' + v]:5.1f} " for v in ("torch", "v1", "v0") if v in baselines)
               + f"  (% of 4 GEMMs: {4 * pct[st]:.0f}%)", flush=True)
         each = {k: 100.0 / (1.0 + (100.0 / pct[k] - 1.0) / 4.0) for k in pct if k.startswith(st)}
         old = [f"{each[st + ' ' + v]:5.0f}%" if v in baselines else "     -" for v in ("v1", "v0")]
-        print(f"{label:40s} {'set: each readout':22s} {'':9s} {'':7s} {each[st]:6.0f}% {old[0]} {old[1]}", flush=True)
+        tp = f"{each[st + ' torch']:6.0f}%" if "torch" in baselines else "      -"
+        print(f"{label:40s} {'set: each readout':22s} {'':9s} {'':7s} {each[st]:6.0f}% {tp} {old[0]} {old[1]}", flush=True)
         del W
 
 
@@ -324,9 +337,10 @@ def main():
     ap.add_argument("--no-v0", action="store_true", help="skip the pre-optimisation implementations")
     ap.add_argument("--device", default="cpu", help="table 0 on this device (cuda: times after synchronize; "
                     "use --readout-baselines none there, the old code is CPU-only)")
-    ap.add_argument("--readout-baselines", default="v1",
-                    help="table 0's old code in the same loop: v1 (before the level-based nucleus), v0 (before the "
-                         "multi_readout kernel), 'v1,v0' or 'none'")
+    ap.add_argument("--readout-baselines", default="torch",
+                    help="table 0's old code in the same loop: torch (the current code with the compiled kernel off), "
+                         "v1 (before the level-based nucleus), v0 (before the multi_readout kernel), a comma list, or "
+                         "'none'")
     a = ap.parse_args()
     if a.child:
         kind, d, V, L, T = a.child

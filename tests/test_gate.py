@@ -109,6 +109,8 @@ def test_slow_test_without_runslow_is_not_requested_not_missing(pytester, monkey
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*slow variant: run with --claims-runslow*"])
     assert "GATE FAILED" not in result.stdout.str()
+    assert "skipped = inconclusive or not run (2 of them slow variants: --claims-runslow)" in \
+        " ".join(result.stdout.str().split())
     doc = json.loads((pytester.path / "out" / "claims.json").read_text())
     assert doc["drift"]["changes"] == [] and doc["baseline"]["disappeared"] == []
     assert sorted(t["outcome"] for t in doc["tests"] if "test_above" in t["nodeid"]) == ["skipped", "skipped"]

@@ -24,6 +24,12 @@ The GEMM runs on column blocks (``block`` columns, default 4096: a [256, 4096] f
 (GEMM, group maxima, top-K filter) and pass 2 (the readouts, block by block) each touch a block
 while it is cache-resident. The dense logits of any row stay readable (``Workspace.rows``) for
 the top-p nucleus of rows whose top-K does not reach top_p.
+
+On CPU, when the compiled kernel is available (``lmclaims.engine.native_readouts``; built on first
+use with the system C compiler, else this torch path runs), the GEMM is one call over all V columns
+and the top-K search and pass 2 each run as ONE barrier-free parallel region in C, rows handed out
+dynamically: the torch pass costs ≈ 5–9 elementwise ops per readout per block, each an OpenMP region
+that, on a loaded machine, waits at its barrier for a thread that lost its core (bench/README.md).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from lmclaims.engine import native_readouts
 from lmclaims.engine.lens import _GROUP, DEFAULT_TOPK, LensStats, LogitTransform, _TopK, _TopKNumpy
 
 LOG2E = 1.0 / math.log(2.0)
@@ -103,10 +110,10 @@ class Workspace:
         self.blocks: list[tuple[int, int]] = []
         self.R = 0
 
-    def prepare(self, R: int, V: int, B: int, device) -> None:
+    def prepare(self, R: int, V: int, B: int, device, *, tiles: bool = True) -> None:
         if self.dense is None or self.dense.numel() < R * V or self.dense.device != torch.device(device):
             self.dense = torch.empty(R * V, device=device)
-        if self.tiles is None or self.tiles.shape[1] < R * B or self.tiles.device != torch.device(device):
+        if tiles and (self.tiles is None or self.tiles.shape[1] < R * B or self.tiles.device != torch.device(device)):
             self.tiles = torch.empty(3, R * B, device=device)
         self.R = R
         self.blocks = [(s, min(B, V - s)) for s in range(0, V, B)]
@@ -135,38 +142,43 @@ class Workspace:
 
 
 def multi_readout(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                  transforms: list[LogitTransform], *, topk: int = DEFAULT_TOPK, block: int = DEFAULT_BLOCK,
+                  transforms: list[LogitTransform], *, topk: int = DEFAULT_TOPK, block: int | None = None,
                   workspace: Workspace | None = None) -> tuple[list[Readout], torch.Tensor, Workspace]:
     """Readouts of ``transforms`` over the logits ``x @ weightᵀ + bias`` of normed rows ``x`` [R, d].
 
     Returns (one ``Readout`` per transform, the raw top-K logits [R, K] descending, the workspace
-    holding the raw dense logits). One GEMM per column block; nothing of size [R, V] besides the
-    workspace's dense buffer.
+    holding the raw dense logits). One GEMM per column block (``block`` columns; None: one block of
+    all V columns when the compiled kernel runs, else ``DEFAULT_BLOCK``); nothing of size [R, V]
+    besides the workspace's dense buffer. On CPU with the compiled kernel
+    (``lmclaims.engine.native_readouts``) the top-K and pass 2 run there, each as one barrier-free
+    parallel region; otherwise pass 1 also filters the top-K block by block in numpy/torch.
     """
     if x.ndim != 2:
         raise ValueError(f"x must be [rows, d_model], got {tuple(x.shape)}")
-    if block < 1:
+    if block is not None and block < 1:
         raise ValueError(f"block must be ≥ 1, got {block}")
     R, V = x.shape[0], weight.shape[0]
     k = min(topk, V)
     x = x.float()
     ws = workspace if workspace is not None else Workspace()
-    ws.prepare(R, V, min(block, V), x.device)
     bias_f = bias.float() if bias is not None else None
-    tk = (_TopKNumpy if x.device.type == "cpu" else _TopK)(R, k, x.device)
-    for i, (s, n) in enumerate(ws.blocks):                    # pass 1: GEMM, group maxima, top-K filter
+    native = use_native(x.device)          # top-K and pass 2 in the compiled kernel: two regions, no barriers
+    tk = None if native else (_TopKNumpy if x.device.type == "cpu" else _TopK)(R, k, x.device)
+    B = min(block if block is not None else (V if native else DEFAULT_BLOCK), V)
+    ws.prepare(R, V, B, x.device, tiles=not native or len(transforms) > native_readouts.MAX_READOUTS)
+    for i, (s, n) in enumerate(ws.blocks):                    # pass 1: GEMM (+ group maxima, top-K filter)
         z = ws.block(i)
         w = weight[s:s + n].float()
         if bias_f is not None:
             torch.addmm(bias_f[s:s + n], x, w.T, out=z)
         else:
             torch.mm(x, w.T, out=z)
-        g = math.gcd(n, _GROUP)
-        gmax = z.view(R, g, n // g).amax(dim=1)
-        tk.update(z, gmax, g, n // g)
-    top_raw = tk.result()
-    return _readouts(lambda i: ws.block(i), len(ws.blocks), lambda j, n: ws.tile(j, n), top_raw, transforms), \
-        top_raw, ws
+        if not native:
+            g = math.gcd(n, _GROUP)
+            tk.update(z, z.view(R, g, n // g).amax(dim=1), g, n // g)
+    top_raw = native_readouts.topk(ws.dense, R, ws.blocks, k) if native else tk.result()
+    return _readouts(lambda i: ws.block(i), len(ws.blocks), lambda j, n: ws.tile(j, n), top_raw, transforms,
+                     dense=ws.dense, blocks=ws.blocks), top_raw, ws
 
 
 def readouts_of_logits(z: torch.Tensor, top_raw: torch.Tensor, transforms: list[LogitTransform], *,
@@ -177,10 +189,11 @@ def readouts_of_logits(z: torch.Tensor, top_raw: torch.Tensor, transforms: list[
     step = max(1, min(R, tile_elements // max(V, 1)))
     parts = []
     for r0 in range(0, R, step):
-        zt = z[r0:r0 + step].contiguous()
-        bufs = torch.empty(3, zt.numel(), device=z.device)
+        zt = z[r0:r0 + step].float().contiguous()
+        native = use_native(zt.device)
+        bufs = None if native else torch.empty(3, zt.numel(), device=z.device)
         parts.append(_readouts(lambda i: zt, 1, lambda j, n: bufs[j].view(zt.shape[0], n), top_raw[r0:r0 + step],
-                               transforms))
+                               transforms, dense=zt.view(-1) if native else None, blocks=[(0, V)]))
     return [Readout(log_s=torch.cat([p[i].log_s for p in parts]), entropy=torch.cat([p[i].entropy for p in parts]),
                     top_y=torch.cat([p[i].top_y for p in parts])) for i in range(len(transforms))]
 
@@ -189,14 +202,11 @@ def shift_of(tf: LogitTransform, top_raw: torch.Tensor) -> _Shift:
     return _Shift(tf, top_raw[:, 0].contiguous())
 
 
-def _readouts(block, nblocks: int, tile, top_raw: torch.Tensor, transforms) -> list[Readout]:
-    """Pass 2: S and U₂ of every transform, block by block (``block(i)`` [R, n] raw logits,
-    ``tile(j, n)`` three scratch tiles: a, 2^a and a·2^a)."""
-    m = top_raw[:, 0].contiguous()
-    shifts = [_Shift(tf, m) for tf in transforms]
-    R = top_raw.shape[0]
-    S = [torch.zeros(R, dtype=torch.float64, device=m.device) for _ in shifts]
-    U = [torch.zeros(R, dtype=torch.float64, device=m.device) for _ in shifts]
+def _sums_torch(block, nblocks: int, tile, shifts, R: int, device) -> tuple[list, list]:
+    """S and U₂ of every shift in torch, block by block (``block(i)`` [R, n] raw logits, ``tile(j, n)``
+    three scratch tiles: a, 2^a and a·2^a)."""
+    S = [torch.zeros(R, dtype=torch.float64, device=device) for _ in shifts]
+    U = [torch.zeros(R, dtype=torch.float64, device=device) for _ in shifts]
     for i in range(nblocks):
         z = block(i)
         n = z.shape[1]
@@ -206,6 +216,35 @@ def _readouts(block, nblocks: int, tile, top_raw: torch.Tensor, transforms) -> l
             e = torch.exp2(a, out=e_buf)
             S[j] += e.sum(dim=1)
             U[j] += torch.mul(a, e, out=p_buf).sum(dim=1)       # (vecdot would allocate the product)
+    return S, U
+
+
+def _sums_native(dense: torch.Tensor, R: int, blocks, shifts) -> tuple[list, list]:
+    """S and U₂ from the compiled kernel (``lmclaims.engine.native_readouts``): the same arithmetic."""
+    k = [float(sh.k) for sh in shifts]
+    u = [0.0 if sh.cap is None else float(sh.u) for sh in shifts]
+    b = torch.stack([sh.b.float().reshape(R) for sh in shifts])
+    S, U = native_readouts.sums(dense, R, blocks, k, u, b)
+    return list(S), list(U)
+
+
+def use_native(device) -> bool:
+    """Whether pass 2 runs in the compiled kernel: CPU tensors and the kernel available."""
+    return torch.device(device).type == "cpu" and native_readouts.available()
+
+
+def _readouts(block, nblocks: int, tile, top_raw: torch.Tensor, transforms, *, dense=None, blocks=None) -> list[Readout]:
+    """Pass 2: S and U₂ of every transform (in the compiled kernel when ``dense``/``blocks`` are given
+    and it is available, else in torch block by block), then log S, the entropy and the top-K's y."""
+    m = top_raw[:, 0].contiguous()
+    shifts = [_Shift(tf, m) for tf in transforms]
+    R = top_raw.shape[0]
+    if not shifts:
+        S, U = [], []
+    elif dense is not None and use_native(m.device) and len(shifts) <= native_readouts.MAX_READOUTS:
+        S, U = _sums_native(dense, R, blocks, shifts)
+    else:
+        S, U = _sums_torch(block, nblocks, tile, shifts, R, m.device)
     out = []
     for sh, s_, u_ in zip(shifts, S, U):
         log2_s = torch.log2(s_)

@@ -37,7 +37,8 @@ import torch
 from lmclaims.engine.forward import sampled_rows
 from lmclaims.engine.nucleus import nucleus_rows
 from lmclaims.engine.lens import DEFAULT_TOPK, LogitTransform, geometry_features, lens_stats
-from lmclaims.engine.readouts import LN2, Workspace, multi_readout, readouts_of_logits, shift_of
+from lmclaims.engine import native_readouts
+from lmclaims.engine.readouts import LN2, Workspace, multi_readout, readouts_of_logits, shift_of, use_native
 from lmclaims.probes.base import Probe, RowAccumulator
 
 FEATURES = ("entropy", "entropy_norm", "p1", "p2", "margin", "ratio21", "topk_mass", "count_above")
@@ -55,6 +56,7 @@ class LensGeometry(Probe):
     version = 5               # 3 (2026-12-02): dense features via ``readout_features`` (rounding); exact nucleus
                               # 4 (2026-12-07): readouts in base-2 shifted log-weights, cap via sigmoid (rounding)
                               # 5 (2026-12-07): cap's σ via exp2 + reciprocal (rounding); nucleus by levels (same)
+                              # params carry ``readout_kernel`` (native-v1 / torch: rounding) from 2026-12-07
     positions_per_text: int | None = 16
     temperature: float = 1.0
     softcap: float | None = None        # an extra cap applied on top (the softcap control)
@@ -74,6 +76,7 @@ class LensGeometry(Probe):
         d = super().params()
         d.pop("rows_per_chunk")
         d.pop("dense_elements")
+        d["readout_kernel"] = native_readouts.kernel_id()      # the two pass-2 paths differ in rounding
         return d
 
     def accumulator(self, lm, view):
@@ -95,9 +98,11 @@ class LensGeometrySet(Probe):
     """
 
     name = "lens_geometry_set"
-    version = 4               # 2 (2026-12-02): top-K shared across readouts, H = log S − U/S (rounding); exact nucleus
+    version = 5               # 2 (2026-12-02): top-K shared across readouts, H = log S − U/S (rounding); exact nucleus
                               # 3 (2026-12-07): ``multi_readout`` kernel (column-block GEMM, top-K filter, exp2; rounding)
                               # 4 (2026-12-07): cap's σ via exp2 + reciprocal (rounding); nucleus by levels (same)
+                              # 5 (2026-12-07): on CPU the compiled readout kernel (one GEMM, native top-K and
+                              #   pass 2: ``lmclaims.engine.native_readouts``; rounding), named in params
     positions_per_text: int | None = 4
     readouts: tuple = (("base", 1.0, None),)
     top_p: float | None = None
@@ -115,6 +120,7 @@ class LensGeometrySet(Probe):
         d.pop("matmul_elements")
         d["readouts"] = [list(r) for r in self.readouts]
         d["top_p_tags"] = list(self.top_p_tags)
+        d["readout_kernel"] = native_readouts.kernel_id()
         return d
 
     def accumulator(self, lm, view):
@@ -150,7 +156,9 @@ class _SetAcc(RowAccumulator):
         feats: dict[str, list] = {}
         for s0 in range(0, flat.shape[0], mm_step):
             x = self.ad.normed(flat[s0:s0 + mm_step])
-            block = max(1, self.p.dense_elements // x.shape[0])               # cache-sized [rows, block] tiles
+            # torch path: cache-sized [rows, block] tiles; native path: one GEMM (one parallel region: under
+            # load per-block GEMM calls each wait at a barrier for a thread that lost its core)
+            block = None if use_native(x.device) else max(1, self.p.dense_elements // x.shape[0])
             reads, top_raw, ws = multi_readout(x, W, bias, tfs, block=block, workspace=self.ws)
             for (tag, tf), rd in zip(self.tfs, reads):
                 top_p = self.p.top_p if tag in self.p.top_p_tags else None

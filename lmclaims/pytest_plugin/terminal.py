@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from lmclaims.pytest_plugin.baseline import requested
+
 from lmclaims.pytest_plugin.collector import RunState
 
 WIDTH = 120
@@ -55,8 +57,11 @@ def reconcile(doc: dict) -> str:
     """"N tests: x passed = supported, y failed = refuted ..., V verdicts in F families" line."""
     tests = Counter(t["outcome"] for t in doc["tests"])
     statuses = Counter(v["status"] for v in doc["verdicts"])
+    slow = len(doc["tests"]) - len(requested({t["nodeid"]: t for t in doc["tests"]}))
     parts = [f"{tests['passed']} passed = supported", f"{tests['failed']} failed = refuted or gate",
-             f"{tests['skipped']} skipped = inconclusive or not run", f"{tests['measured']} measured"]
+             f"{tests['skipped']} skipped = inconclusive or not run"
+             + (f" ({slow} of them slow variants: --claims-runslow)" if slow else ""),
+             f"{tests['measured']} measured"]
     for extra in ("xfailed", "error", "unfinished"):
         if tests[extra]:
             parts.append(f"{tests[extra]} {extra}")

@@ -1,0 +1,205 @@
+"""The readouts' pass 2 as one compiled, barrier-free parallel region (``readout_kernel.c``).
+
+Why: in torch the pass is ≈ 5 (uncapped) to 9 (capped) elementwise ops per readout per column block,
+each its own OpenMP region with a barrier at its end: ≈ 340 regions per call for the lens set on
+SmolLM2. On an idle machine that costs little; on a loaded one every barrier waits for the thread that
+lost its core, and the readouts fell to 36–57 % of the GEMM's speed (bench/README.md, run L). The
+kernel does the same arithmetic (``lmclaims.engine.readouts``, module docstring) row by row, all
+readouts of a row over 1024-column chunks while they sit in L1, with rows handed out dynamically to
+``torch.get_num_threads()`` threads: one region per call.
+
+Build: the C file is compiled on first use with the system C compiler (``$CC``, default ``cc``) into
+``<cache root>/kernels/<key>/`` (key: sha256 of the source, the compiler's version, the flags and the
+CPU's feature flags, so a cache shared between machines never loads a library built for another
+CPU), written atomically, then loaded with ctypes. Without a compiler, when the build fails, on a
+non-CPU device, or with ``LMCLAIMS_NATIVE=0``, ``available()`` is False and the torch path runs; the
+two paths agree to float32 rounding (tests/test_native_readouts.py), and ``kernel_id()`` names the
+path in the lens probes' cache key, so results of the two are never mixed.
+
+>>> kernel_id() in ("native-v1", "torch")
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SOURCE = Path(__file__).with_name("readout_kernel.c")
+FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno", "-fPIC", "-shared", "-pthread")
+VERSION = "native-v1"          # bump with any change of the arithmetic in readout_kernel.c
+MAX_READOUTS = 16
+_log = logging.getLogger(__name__)
+_LIB: object = None          # None: not tried yet; False: unavailable; else the CDLL
+_WHY = ""
+_OFF = 0                     # > 0 inside ``torch_path()``
+
+
+def _cpu_flags() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _compiler() -> list[str] | None:
+    cc = shlex.split(os.environ.get("CC", "cc"))
+    return cc if cc and shutil.which(cc[0]) else None
+
+
+def _build(cc: list[str]) -> Path:
+    from lmclaims.paths import cache_root
+    try:
+        version = subprocess.run([*cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise RuntimeError(f"{cc[0]} --version failed: {exc}") from None
+    src = SOURCE.read_bytes()
+    key = hashlib.sha256(b"\0".join([src, version.encode(), " ".join(FLAGS).encode(), _cpu_flags().encode(),
+                                     platform.machine().encode()])).hexdigest()[:16]
+    out = cache_root() / "kernels" / key / "libreadouts.so"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".libreadouts.", suffix=".so", dir=out.parent)
+    os.close(fd)
+    try:
+        res = subprocess.run([*cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"], capture_output=True, text=True, timeout=300)
+        if res.returncode != 0:
+            raise RuntimeError(f"{' '.join(cc)} failed ({res.returncode}): {res.stderr.strip()[-400:]}")
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return out
+
+
+def _load():
+    global _LIB, _WHY
+    if _LIB is not None:
+        return _LIB
+    _LIB = False
+    if os.environ.get("LMCLAIMS_NATIVE", "1").strip() in ("0", "false", "no", "off"):
+        _WHY = "disabled by LMCLAIMS_NATIVE=0"
+        return _LIB
+    cc = _compiler()
+    if cc is None:
+        _WHY = f"no C compiler ({os.environ.get('CC', 'cc')!r} not found)"
+        _log.warning("lens readouts: %s; using the torch path (slower under load)", _WHY)
+        return _LIB
+    try:
+        lib = ctypes.CDLL(str(_build(cc)))
+        if lib.lmclaims_readouts_abi() != 3:
+            raise RuntimeError("ABI mismatch")
+    except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError) as exc:
+        _WHY = f"build or load failed: {exc}"
+        _log.warning("lens readouts: %s; using the torch path", _WHY)
+        return _LIB
+    p, i64 = ctypes.c_void_p, ctypes.c_int64
+    lib.lmclaims_readouts.argtypes = [p, i64, i64, p, p, i64, p, p, p, p, p, i64]
+    lib.lmclaims_readouts.restype = ctypes.c_int
+    lib.lmclaims_topk.argtypes = [p, i64, i64, p, p, i64, p, i64]
+    lib.lmclaims_topk.restype = ctypes.c_int
+    _LIB = lib
+    return _LIB
+
+
+def available() -> bool:
+    """True when the compiled kernel is loaded (built on first call) and not switched off."""
+    return not _OFF and bool(_load())
+
+
+@contextlib.contextmanager
+def torch_path():
+    """Run the torch path inside the ``with`` (bench: the previous code in the same loop)."""
+    global _OFF
+    _OFF += 1
+    try:
+        yield
+    finally:
+        _OFF -= 1
+
+
+def why_unavailable() -> str:
+    _load()
+    return _WHY
+
+
+def kernel_id() -> str:
+    """``native-v1`` or ``torch``: which pass 2 runs on CPU (part of the lens probes' cache keys)."""
+    return VERSION if available() else "torch"
+
+
+def reset() -> None:
+    """Forget the loaded state (tests: re-read ``LMCLAIMS_NATIVE`` / ``CC``)."""
+    global _LIB, _WHY
+    _LIB, _WHY = None, ""
+
+
+def _ptr(a: np.ndarray) -> int:
+    return a.ctypes.data
+
+
+def sums(dense: torch.Tensor, R: int, blocks: list[tuple[int, int]], k: list[float], u: list[float],
+         b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(S, U) float64 [J, R] for the J readouts (slopes ``k``, cap factors ``u``, 0 = uncapped, row
+    offsets ``b`` [J, R] float32) over the block-major float32 CPU buffer ``dense``."""
+    lib = _load()
+    if not lib:
+        raise RuntimeError(f"native readouts unavailable: {_WHY}")
+    J = len(k)
+    if J > MAX_READOUTS:
+        raise ValueError(f"at most {MAX_READOUTS} readouts per call, got {J}")
+    start, width = _blocks(dense, R, blocks)
+    kk = np.ascontiguousarray(k, dtype=np.float32)
+    uu = np.ascontiguousarray(u, dtype=np.float32)
+    bb = np.ascontiguousarray(b.detach().cpu().numpy(), dtype=np.float32)
+    if bb.shape != (J, R):
+        raise ValueError(f"b must be [{J}, {R}], got {bb.shape}")
+    S = np.empty((J, R), dtype=np.float64)
+    U = np.empty((J, R), dtype=np.float64)
+    rc = lib.lmclaims_readouts(dense.data_ptr(), R, len(blocks), _ptr(start), _ptr(width), J, _ptr(kk), _ptr(uu),
+                               _ptr(bb), _ptr(S), _ptr(U), max(1, torch.get_num_threads()))
+    if rc == 1:
+        raise ValueError(f"at most {MAX_READOUTS} readouts per call")
+    return torch.from_numpy(S), torch.from_numpy(U)
+
+
+def _blocks(dense: torch.Tensor, R: int, blocks) -> tuple[np.ndarray, np.ndarray]:
+    if dense.dtype != torch.float32 or dense.device.type != "cpu" or not dense.is_contiguous():
+        raise ValueError("dense must be a contiguous float32 CPU tensor")
+    if not blocks or any(n < 1 or s < 0 or R * (s + n) > dense.numel() for s, n in blocks):
+        raise ValueError("the blocks must be non-empty and lie inside the buffer")
+    return (np.ascontiguousarray([s for s, _ in blocks], dtype=np.int64),
+            np.ascontiguousarray([n for _, n in blocks], dtype=np.int64))
+
+
+def topk(dense: torch.Tensor, R: int, blocks, k: int) -> torch.Tensor:
+    """The ``k`` largest raw logits of every row of the block-major float32 CPU buffer ``dense``
+    (``blocks`` as for :func:`sums`), descending ([R, k] float32; -inf pads a row with fewer than k
+    non-NaN values)."""
+    lib = _load()
+    if not lib:
+        raise RuntimeError(f"native readouts unavailable: {_WHY}")
+    start, width = _blocks(dense, R, blocks)
+    if not 1 <= k <= int(width.sum()):
+        raise ValueError(f"k must lie in [1, {int(width.sum())}], got {k}")
+    out = np.empty((R, k), dtype=np.float32)
+    rc = lib.lmclaims_topk(dense.data_ptr(), R, len(blocks), _ptr(start), _ptr(width), k, _ptr(out),
+                           max(1, torch.get_num_threads()))
+    if rc != 0:
+        raise MemoryError("native top-K: could not allocate a row buffer")
+    return torch.from_numpy(out)

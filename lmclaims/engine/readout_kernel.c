@@ -1,0 +1,250 @@
+/* Pass 2 of lmclaims.engine.readouts.multi_readout in one parallel region (see native_readouts.py).
+
+   For every row r and readout j, over the row's raw logits z (block-major buffer: block i starts
+   at dense + R*start[i], row r of it is width[i] contiguous floats):
+
+       uncapped:  a = b[j,r] + k[j]*z
+       capped:    s = 1 / (1 + 2^(u[j]*z))          (= sigmoid(2z/c)),   a = b[j,r] + k[j]*s
+       S[j,r] = sum 2^a,   U[j,r] = sum a*2^a       (float lanes per 1024-column chunk, summed in double)
+
+   2^x is computed as 2^round(x) * P(f), f = x - round(x) in [-1/2, 1/2], P the degree-7 Taylor
+   polynomial of e^(f ln 2) (truncation error < 3e-9 relative, below float rounding); x < -127
+   gives 0 and x > 128 gives +inf, as for 2^x in float. NaN propagates. Rows are handed out
+   dynamically (an atomic counter) to `nthreads` threads, the caller's included: one region per
+   call, no barrier between columns, so a thread that loses its core delays only its own rows.
+   Compiled by lmclaims/engine/native_readouts.py (cc -O3 -march=native -fopenmp-simd). */
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK 1024
+#define MAXJ 16
+
+typedef struct {
+    const float *dense;
+    int64_t R, nblocks;
+    const int64_t *start, *width;
+    int64_t J;
+    const float *k, *u, *b;   /* k[J], u[J] (0 = uncapped), b[J*R] */
+    double *S, *U;            /* [J*R] */
+    atomic_long next;
+} job_t;
+
+static inline float exp2_approx(float x) {
+    x = x < -127.0f ? -127.0f : x;
+    x = x > 128.0f ? 128.0f : x;
+    float xi = rintf(x);
+    float f = x - xi;
+    float p = 1.5252733804059838e-05f;
+    p = fmaf(p, f, 0.00015403530393381606f);
+    p = fmaf(p, f, 0.0013333558146428441f);
+    p = fmaf(p, f, 0.009618129107628477f);
+    p = fmaf(p, f, 0.055504108664821576f);
+    p = fmaf(p, f, 0.2402265069591007f);
+    p = fmaf(p, f, 0.6931471805599453f);
+    p = fmaf(p, f, 1.0f);
+    int32_t e = (int32_t)xi + 127;          /* 0 (x = -127: scale 0) .. 255 (x = 128: scale inf) */
+    int32_t bits = e << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+static void one_row(job_t *jb, int64_t r) {
+    double Sd[MAXJ], Ud[MAXJ];
+    for (int64_t j = 0; j < jb->J; j++) Sd[j] = Ud[j] = 0.0;
+    for (int64_t i = 0; i < jb->nblocks; i++) {
+        const int64_t n = jb->width[i];
+        const float *z = jb->dense + jb->R * jb->start[i] + r * n;
+        for (int64_t c0 = 0; c0 < n; c0 += CHUNK) {
+            const int64_t c1 = c0 + CHUNK < n ? c0 + CHUNK : n;
+            for (int64_t j = 0; j < jb->J; j++) {
+                const float k = jb->k[j], u = jb->u[j], b = jb->b[j * jb->R + r];
+                float s = 0.0f, w = 0.0f;
+                if (u == 0.0f) {
+#pragma omp simd reduction(+ : s, w)
+                    for (int64_t c = c0; c < c1; c++) {
+                        float a = fmaf(k, z[c], b);
+                        float e = exp2_approx(a);
+                        s += e;
+                        w += a * e;
+                    }
+                } else {
+#pragma omp simd reduction(+ : s, w)
+                    for (int64_t c = c0; c < c1; c++) {
+                        float sg = 1.0f / (1.0f + exp2_approx(u * z[c]));
+                        float a = fmaf(k, sg, b);
+                        float e = exp2_approx(a);
+                        s += e;
+                        w += a * e;
+                    }
+                }
+                Sd[j] += s;
+                Ud[j] += w;
+            }
+        }
+    }
+    for (int64_t j = 0; j < jb->J; j++) {
+        jb->S[j * jb->R + r] = Sd[j];
+        jb->U[j * jb->R + r] = Ud[j];
+    }
+}
+
+static void *worker(void *arg) {
+    job_t *jb = (job_t *)arg;
+    for (;;) {
+        int64_t r = atomic_fetch_add(&jb->next, 1);
+        if (r >= jb->R) break;
+        one_row(jb, r);
+    }
+    return NULL;
+}
+
+/* Returns 0 on success, 1 if J exceeds MAXJ, 2 if a thread could not be started (the rows are
+   then done by the threads that did start, the caller's included: the result is still complete). */
+int lmclaims_readouts(const float *dense, int64_t R, int64_t nblocks, const int64_t *start, const int64_t *width,
+                      int64_t J, const float *k, const float *u, const float *b, double *S, double *U,
+                      int64_t nthreads) {
+    if (J > MAXJ) return 1;
+    job_t jb = {dense, R, nblocks, start, width, J, k, u, b, S, U, 0};
+    atomic_init(&jb.next, 0);
+    pthread_t th[64];
+    int64_t started = 0, want = nthreads - 1;
+    if (want > 63) want = 63;
+    if (want > R - 1) want = R - 1;
+    int rc = 0;
+    for (int64_t t = 0; t < want; t++) {
+        if (pthread_create(&th[started], NULL, worker, &jb) != 0) { rc = 2; break; }
+        started++;
+    }
+    worker(&jb);
+    for (int64_t t = 0; t < started; t++) pthread_join(th[t], NULL);
+    return rc;
+}
+
+/* Top-K values of every row of the block-major buffer (as for the readouts), descending, into out [R, K]
+   (-inf where a row has fewer than K non-NaN values; NaN never enters). */
+typedef struct {
+    const float *dense;
+    int64_t R, nblocks;
+    const int64_t *start, *width;
+    int64_t K;
+    float *out;
+    atomic_long next;
+    atomic_int failed;
+} topk_t;
+
+static int desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* Rearrange a[0..n) so that a[0..k) hold its k largest values (Hoare quickselect, no NaN in a). */
+static void select_top(float *a, int64_t n, int64_t k) {
+    int64_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        float x = a[lo], y = a[lo + (hi - lo) / 2], w = a[hi];          /* median of three */
+        float pivot = x > y ? (y > w ? y : (x > w ? w : x)) : (x > w ? x : (y > w ? w : y));
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] > pivot) i++;
+            while (a[j] < pivot) j--;
+            if (i <= j) { float t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
+        }
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
+    }
+}
+
+#define GS 32      /* group width of the top-K filter */
+
+/* One row, given as segments (block i: width[i] contiguous values at dense + R*start[i] + r*width[i]):
+   the maxima of groups of GS columns (within a segment); t0 = the K-th largest group maximum, a
+   lower bound of the row's K-th largest value (K groups each hold a value >= t0); only groups whose
+   maximum reaches t0 are scanned, their values >= t0 collected and cut to the K largest. */
+static void topk_row(const topk_t *jb, int64_t r, float *gmax, float *tmp, float *buf, float *o) {
+    const int64_t K = jb->K;
+    int64_t G = 0;
+    for (int64_t i = 0; i < jb->nblocks; i++) {
+        const int64_t n = jb->width[i];
+        const float *seg = jb->dense + jb->R * jb->start[i] + r * n;
+        for (int64_t c0 = 0; c0 < n; c0 += GS) {
+            const int64_t c1 = c0 + GS < n ? c0 + GS : n;
+            float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+            for (int64_t c = c0; c < c1; c++) mx = seg[c] > mx ? seg[c] : mx;
+            gmax[G++] = mx;
+        }
+    }
+    float t0 = -INFINITY;
+    if (G > K) {
+        memcpy(tmp, gmax, sizeof(float) * G);
+        select_top(tmp, G, K);
+        t0 = tmp[0];
+        for (int64_t j = 1; j < K; j++) t0 = tmp[j] < t0 ? tmp[j] : t0;
+    }
+    int64_t fill = 0, g = 0;
+    for (int64_t i = 0; i < jb->nblocks; i++) {
+        const int64_t n = jb->width[i];
+        const float *seg = jb->dense + jb->R * jb->start[i] + r * n;
+        for (int64_t c0 = 0; c0 < n; c0 += GS, g++) {
+            if (!(gmax[g] >= t0)) continue;
+            const int64_t c1 = c0 + GS < n ? c0 + GS : n;
+            for (int64_t c = c0; c < c1; c++)
+                if (seg[c] >= t0) buf[fill++] = seg[c];
+        }
+    }
+    if (fill > K) select_top(buf, fill, K);
+    const int64_t m = fill < K ? fill : K;
+    qsort(buf, m, sizeof(float), desc);
+    for (int64_t j = 0; j < K; j++) o[j] = j < m ? buf[j] : -INFINITY;
+}
+
+static void *topk_worker(void *arg) {
+    topk_t *jb = (topk_t *)arg;
+    int64_t G = 0, V = 0;
+    for (int64_t i = 0; i < jb->nblocks; i++) {
+        G += (jb->width[i] + GS - 1) / GS;
+        V += jb->width[i];
+    }
+    float *gmax = malloc(sizeof(float) * G), *tmp = malloc(sizeof(float) * G), *buf = malloc(sizeof(float) * V);
+    if (!gmax || !tmp || !buf) {
+        atomic_store(&jb->failed, 1);
+    } else {
+        for (;;) {
+            int64_t r = atomic_fetch_add(&jb->next, 1);
+            if (r >= jb->R) break;
+            topk_row(jb, r, gmax, tmp, buf, jb->out + r * jb->K);
+        }
+    }
+    free(gmax);
+    free(tmp);
+    free(buf);
+    return NULL;
+}
+
+int lmclaims_topk(const float *dense, int64_t R, int64_t nblocks, const int64_t *start, const int64_t *width,
+                  int64_t K, float *out, int64_t nthreads) {
+    if (K < 1) return 1;
+    topk_t jb = {dense, R, nblocks, start, width, K, out, 0, 0};
+    atomic_init(&jb.next, 0);
+    atomic_init(&jb.failed, 0);
+    pthread_t th[64];
+    int64_t started = 0, want = nthreads - 1;
+    if (want > 63) want = 63;
+    if (want > R - 1) want = R - 1;
+    for (int64_t t = 0; t < want; t++) {
+        if (pthread_create(&th[started], NULL, topk_worker, &jb) != 0) break;
+        started++;
+    }
+    topk_worker(&jb);
+    for (int64_t t = 0; t < started; t++) pthread_join(th[t], NULL);
+    return atomic_load(&jb.failed) ? 3 : 0;
+}
+
+int lmclaims_readouts_abi(void) { return 3; }
