@@ -4,6 +4,7 @@ propagation, bit-identical results at any thread count, the fallback when it can
 cache key naming the path."""
 
 import logging
+import tempfile
 
 import numpy as np
 import pytest
@@ -149,3 +150,16 @@ def test_cache_key_names_the_readout_path(native, monkeypatch):
     torch_params = _torch_path(monkeypatch, lambda: (LensGeometrySet().params(), LensGeometry().params()))
     for n, t in zip(native_params, torch_params):
         assert n["readout_kernel"] == N.VERSION and t["readout_kernel"] == "torch" and n != t
+
+
+def test_read_only_cache_builds_in_a_private_temporary_directory(monkeypatch):
+    monkeypatch.setenv("LMCLAIMS_CACHE", "/proc/lmclaims-not-creatable")   # not creatable, even by root
+    monkeypatch.delenv("LMCLAIMS_NATIVE", raising=False)
+    N.reset()
+    try:
+        if N._compiler() is None:
+            pytest.skip("no C compiler here")
+        assert N.available(), N.why_unavailable()
+        assert str(N._build(N._compiler())).startswith(tempfile.gettempdir())
+    finally:
+        N.reset()

@@ -9,7 +9,7 @@ readouts of a row over 1024-column chunks while they sit in L1, with rows handed
 ``torch.get_num_threads()`` threads: one region per call.
 
 Build: the C file is compiled on first use with the system C compiler (``$CC``, default ``cc``) into
-``<cache root>/kernels/<key>/`` (key: sha256 of the source, the compiler's version, the flags and the
+``<cache root>/kernels/<key>/`` (a read-only cache root: the temporary directory; key: sha256 of the source, the compiler's version, the flags and the
 CPU's feature flags, so a cache shared between machines never loads a library built for another
 CPU), written atomically, then loaded with ctypes. Without a compiler, when the build fails, on a
 non-CPU device, or with ``LMCLAIMS_NATIVE=0``, ``available()`` is False and the torch path runs; the
@@ -63,7 +63,7 @@ def _compiler() -> list[str] | None:
 
 
 def _build(cc: list[str]) -> Path:
-    from lmclaims.paths import cache_root
+    from lmclaims.paths import cache_root, cache_writable
     try:
         version = subprocess.run([*cc, "--version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError) as exc:
@@ -71,7 +71,8 @@ def _build(cc: list[str]) -> Path:
     src = SOURCE.read_bytes()
     key = hashlib.sha256(b"\0".join([src, version.encode(), " ".join(FLAGS).encode(), _cpu_flags().encode(),
                                      platform.machine().encode()])).hexdigest()[:16]
-    out = cache_root() / "kernels" / key / "libreadouts.so"
+    root = cache_root() if cache_writable() else Path(tempfile.gettempdir()) / f"lmclaims-{os.getuid()}"
+    out = root / "kernels" / key / "libreadouts.so"           # a read-only cache: a private temporary build
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
