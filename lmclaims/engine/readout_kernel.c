@@ -54,6 +54,24 @@ static inline float exp2_approx(float x) {
     return p * scale;
 }
 
+/* Run fn(arg) on the calling thread and on up to nthreads - 1 (at most R - 1, at most 63) more; fn takes
+   rows from the job's atomic counter until none is left, so the rows are complete even when a thread
+   cannot be started. Returns 0, or 2 when a thread could not be started. */
+static int run_threads(void *(*fn)(void *), void *arg, int64_t R, int64_t nthreads) {
+    pthread_t th[64];
+    int64_t started = 0, want = nthreads - 1;
+    if (want > 63) want = 63;
+    if (want > R - 1) want = R - 1;
+    int rc = 0;
+    for (int64_t t = 0; t < want; t++) {
+        if (pthread_create(&th[started], NULL, fn, arg) != 0) { rc = 2; break; }
+        started++;
+    }
+    fn(arg);
+    for (int64_t t = 0; t < started; t++) pthread_join(th[t], NULL);
+    return rc;
+}
+
 static void one_row(job_t *jb, int64_t r) {
     double Sd[MAXJ], Ud[MAXJ];
     for (int64_t j = 0; j < jb->J; j++) Sd[j] = Ud[j] = 0.0;
@@ -104,26 +122,15 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-/* Returns 0 on success, 1 if J exceeds MAXJ, 2 if a thread could not be started (the rows are
-   then done by the threads that did start, the caller's included: the result is still complete). */
+/* Returns 0 on success, 1 if J exceeds MAXJ, 2 if a thread could not be started (the result is
+   still complete). */
 int lmclaims_readouts(const float *dense, int64_t R, int64_t nblocks, const int64_t *start, const int64_t *width,
                       int64_t J, const float *k, const float *u, const float *b, double *S, double *U,
                       int64_t nthreads) {
     if (J > MAXJ) return 1;
     job_t jb = {dense, R, nblocks, start, width, J, k, u, b, S, U, 0};
     atomic_init(&jb.next, 0);
-    pthread_t th[64];
-    int64_t started = 0, want = nthreads - 1;
-    if (want > 63) want = 63;
-    if (want > R - 1) want = R - 1;
-    int rc = 0;
-    for (int64_t t = 0; t < want; t++) {
-        if (pthread_create(&th[started], NULL, worker, &jb) != 0) { rc = 2; break; }
-        started++;
-    }
-    worker(&jb);
-    for (int64_t t = 0; t < started; t++) pthread_join(th[t], NULL);
-    return rc;
+    return run_threads(worker, &jb, R, nthreads);
 }
 
 /* Top-K values of every row of the block-major buffer (as for the readouts), descending, into out [R, K]
@@ -234,16 +241,7 @@ int lmclaims_topk(const float *dense, int64_t R, int64_t nblocks, const int64_t 
     topk_t jb = {dense, R, nblocks, start, width, K, out, 0, 0};
     atomic_init(&jb.next, 0);
     atomic_init(&jb.failed, 0);
-    pthread_t th[64];
-    int64_t started = 0, want = nthreads - 1;
-    if (want > 63) want = 63;
-    if (want > R - 1) want = R - 1;
-    for (int64_t t = 0; t < want; t++) {
-        if (pthread_create(&th[started], NULL, topk_worker, &jb) != 0) break;
-        started++;
-    }
-    topk_worker(&jb);
-    for (int64_t t = 0; t < started; t++) pthread_join(th[t], NULL);
+    run_threads(topk_worker, &jb, R, nthreads);
     return atomic_load(&jb.failed) ? 3 : 0;
 }
 
