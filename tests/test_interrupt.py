@@ -20,11 +20,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 TOY = '''
-import os, time
+import os, signal, time
 from pathlib import Path
 import numpy as np
 import pytest
 from lmclaims.stats import assertions
+
+# Ctrl-C as in a terminal, whatever this run inherited: a run started in the background by a
+# non-interactive shell (`cmd &`, nohup, some CI runners) inherits SIGINT *ignored*, and Python then
+# keeps it ignored, so the interrupt under test would never arrive.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 X = np.random.default_rng(0).normal(1.2, 0.1, 10)     # < 20 units: t interval, no resampling
 
