@@ -1,4 +1,5 @@
-/* Pass 2 of lmclaims.engine.readouts.multi_readout in one parallel region (see native_readouts.py).
+/* The top-K search and pass 2 of lmclaims.engine.readouts.multi_readout, each in one parallel region
+   (see native_readouts.py). Pass 2:
 
    For every row r and readout j, over the row's raw logits z (block-major buffer: block i starts
    at dense + R*start[i], row r of it is width[i] contiguous floats):
