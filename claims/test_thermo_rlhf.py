@@ -6,7 +6,8 @@ dampener" was never tested. Three tests here:
 
 (a) base -> tuned pairs of the hub panel (entries with ``tuned_from``), hook G and corrected G;
     offline there is no such pair: ``pytest claims/ --claims-panel hub --claims-device cuda -k rlhf``;
-(b) (slow: it trains, so it runs with ``--claims-runslow``) a real fine-tune inside the suite: SmolLM2-135M-Instruct, SFT on corpus token blocks (the
+(b) (slow: it trains, so it runs with ``--claims-runslow``) a real fine-tune inside the suite:
+    SmolLM2-135M-Instruct, SFT on corpus token blocks (the
     held-out split, disjoint from the eval texts) followed by a short DPO stage on pairs
     "corpus continuation preferred over the same tokens shuffled" — a labelled **stand-in** for
     RLHF (no reward model, no human preferences) — then G is re-measured on the same eval texts;
@@ -35,7 +36,8 @@ STATEMENT = "RLHF changes magnitude, but cannot flip the sign (a dampener stays 
 
 # (b) settings, decided before any run. SFT: AdamW lr 5e-5 (top of the usual 1e-5..5e-5 SFT range, because
 # the step budget is small), 40 steps of 2 blocks of 64 tokens (~5k tokens: sized for the CPU
-# budget when it ran by default; kept unchanged as a slow variant), no weight decay. DPO: beta 0.1 (the DPO paper's default), lr 5e-6 (10x below SFT, as is usual
+# budget when it ran by default; kept unchanged as a slow variant), no weight decay. DPO: beta 0.1 (the
+# DPO paper's default), lr 5e-6 (10x below SFT, as is usual
 # for preference tuning), 10 steps of 2 pairs. Eval: the first 32 eval texts, 128-token windows (both
 # base and tuned model on exactly this view, so the comparison is paired by text).
 FT = dict(sft_steps=40, sft_lr=5e-5, batch_size=2, seq_len=64, dpo_steps=10, dpo_lr=5e-6, beta=0.1, seed=0)

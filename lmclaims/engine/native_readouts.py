@@ -1,4 +1,5 @@
-"""The readouts' pass 2 as one compiled, barrier-free parallel region (``readout_kernel.c``).
+"""The readouts' top-K search and pass 2, each as one compiled, barrier-free parallel region
+(``readout_kernel.c``).
 
 Why: in torch the pass is ≈ 5 (uncapped) to 9 (capped) elementwise ops per readout per column block,
 each its own OpenMP region with a barrier at its end: ≈ 340 regions per call for the lens set on
@@ -11,8 +12,9 @@ readouts of a row over 1024-column chunks while they sit in L1, with rows handed
 Build: the C file is compiled on first use with the system C compiler (``$CC``, default ``cc``) into
 ``<cache root>/kernels/<key>/`` (a read-only cache root: the temporary directory; key: sha256 of the source, the compiler's version, the flags and the
 CPU's feature flags, so a cache shared between machines never loads a library built for another
-CPU), written atomically, then loaded with ctypes. Without a compiler, when the build fails, on a
-non-CPU device, or with ``LMCLAIMS_NATIVE=0``, ``available()`` is False and the torch path runs; the
+CPU), written atomically, then loaded with ctypes. Without a compiler, when the build fails, or with
+``LMCLAIMS_NATIVE=0``, ``available()`` is False and the torch path runs (on other devices it always
+does: ``lmclaims.engine.readouts.use_native``); the
 two paths agree to float32 rounding (tests/test_native_readouts.py), and ``kernel_id()`` names the
 path in the lens probes' cache key, so results of the two are never mixed.
 
@@ -172,10 +174,8 @@ def sums(dense: torch.Tensor, R: int, blocks: list[tuple[int, int]], k: list[flo
         raise ValueError(f"b must be [{J}, {R}], got {bb.shape}")
     S = np.empty((J, R), dtype=np.float64)
     U = np.empty((J, R), dtype=np.float64)
-    rc = lib.lmclaims_readouts(dense.data_ptr(), R, len(blocks), _ptr(start), _ptr(width), J, _ptr(kk), _ptr(uu),
-                               _ptr(bb), _ptr(S), _ptr(U), max(1, torch.get_num_threads()))
-    if rc == 1:
-        raise ValueError(f"at most {MAX_READOUTS} readouts per call")
+    lib.lmclaims_readouts(dense.data_ptr(), R, len(blocks), _ptr(start), _ptr(width), J, _ptr(kk), _ptr(uu),
+                          _ptr(bb), _ptr(S), _ptr(U), max(1, torch.get_num_threads()))   # J checked above
     return torch.from_numpy(S), torch.from_numpy(U)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import Counter
 
 from lmclaims.pytest_plugin.baseline import requested
-
 from lmclaims.pytest_plugin.collector import RunState
 
 WIDTH = 120
