@@ -39,9 +39,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-SOURCE = Path(__file__).with_name("readout_kernel.c")
+SOURCES = tuple(Path(__file__).with_name(n) for n in ("readout_kernel.c", "nucleus_kernel.c"))
+HEADERS = (Path(__file__).with_name("readout_common.h"),)
 FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno", "-fPIC", "-shared", "-pthread")
-VERSION = "native-v1"          # bump with any change of the arithmetic in readout_kernel.c
+VERSION = "native-v2"          # bump with any change of the arithmetic in readout_kernel.c (v2: the nucleus)
 MAX_READOUTS = 16
 _log = logging.getLogger(__name__)
 _LIB: object = None          # None: not tried yet; False: unavailable; else the CDLL
@@ -70,7 +71,7 @@ def _build(cc: list[str]) -> Path:
         version = subprocess.run([*cc, "--version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         raise RuntimeError(f"{cc[0]} --version failed: {exc}") from None
-    src = SOURCE.read_bytes()
+    src = b"\0".join(f.read_bytes() for f in (*SOURCES, *HEADERS))
     key = hashlib.sha256(b"\0".join([src, version.encode(), " ".join(FLAGS).encode(), _cpu_flags().encode(),
                                      platform.machine().encode()])).hexdigest()[:16]
     root = cache_root() if cache_writable() else Path(tempfile.gettempdir()) / f"lmclaims-{os.getuid()}"
@@ -81,7 +82,8 @@ def _build(cc: list[str]) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".libreadouts.", suffix=".so", dir=out.parent)
     os.close(fd)
     try:
-        res = subprocess.run([*cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"], capture_output=True, text=True, timeout=300)
+        res = subprocess.run([*cc, *FLAGS, "-o", tmp, *map(str, SOURCES), "-lm"], capture_output=True, text=True,
+                             timeout=300)
         if res.returncode != 0:
             raise RuntimeError(f"{' '.join(cc)} failed ({res.returncode}): {res.stderr.strip()[-400:]}")
         os.replace(tmp, out)
@@ -105,7 +107,7 @@ def _load():
         return _LIB
     try:
         lib = ctypes.CDLL(str(_build(cc)))
-        if lib.lmclaims_readouts_abi() != 3:
+        if lib.lmclaims_readouts_abi() != 4:
             raise RuntimeError("ABI mismatch")
     except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError) as exc:
         _WHY = f"build or load failed: {exc}"
@@ -116,6 +118,9 @@ def _load():
     lib.lmclaims_readouts.restype = ctypes.c_int
     lib.lmclaims_topk.argtypes = [p, i64, i64, p, p, i64, p, i64]
     lib.lmclaims_topk.restype = ctypes.c_int
+    lib.lmclaims_nucleus.argtypes = [p, i64, i64, p, p, i64, p, ctypes.c_float, ctypes.c_float, p, ctypes.c_double,
+                                     p, p, p, i64]
+    lib.lmclaims_nucleus.restype = ctypes.c_int
     _LIB = lib
     return _LIB
 
@@ -204,3 +209,29 @@ def topk(dense: torch.Tensor, R: int, blocks, k: int) -> torch.Tensor:
     if rc != 0:
         raise MemoryError("native top-K: could not allocate a row buffer")
     return torch.from_numpy(out)
+
+
+def nucleus(dense: torch.Tensor, R: int, blocks, rows, k: float, u: float, b: torch.Tensor,
+            top_p: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mass, count, Σ p ln p) float64 [len(rows)] of the top-p nucleus of the given rows of the
+    block-major buffer ``dense`` under one readout (slope ``k``, cap factor ``u``, row offsets ``b``
+    [R] float32, as for :func:`sums`); NaN for a row with NaN or +inf logits. See readout_kernel.c."""
+    lib = _load()
+    if not lib:
+        raise RuntimeError(f"native readouts unavailable: {_WHY}")
+    start, width = _blocks(dense, R, blocks)
+    rr = np.ascontiguousarray(rows, dtype=np.int64).reshape(-1)
+    if rr.size and (rr.min() < 0 or rr.max() >= R):
+        raise ValueError(f"rows must lie in [0, {R})")
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must lie in (0, 1], got {top_p}")
+    bb = np.ascontiguousarray(b.detach().cpu().numpy(), dtype=np.float32).reshape(-1)
+    if bb.size != R:
+        raise ValueError(f"b must have {R} entries, got {bb.size}")
+    out = np.empty((3, rr.size), dtype=np.float64)
+    rc = lib.lmclaims_nucleus(dense.data_ptr(), R, len(blocks), _ptr(start), _ptr(width), rr.size, _ptr(rr),
+                              float(k), float(u), _ptr(bb), float(top_p), _ptr(out[0]), _ptr(out[1]),
+                              _ptr(out[2]), max(1, torch.get_num_threads()))
+    if rc != 0:
+        raise MemoryError("native nucleus: could not allocate a row buffer")
+    return out[0], out[1], out[2]

@@ -8,19 +8,12 @@
        capped:    s = 1 / (1 + 2^(u[j]*z))          (= sigmoid(2z/c)),   a = b[j,r] + k[j]*s
        S[j,r] = sum 2^a,   U[j,r] = sum a*2^a       (float lanes per 1024-column chunk, summed in double)
 
-   2^x is computed as 2^round(x) * P(f), f = x - round(x) in [-1/2, 1/2], P the degree-7 Taylor
-   polynomial of e^(f ln 2) (truncation error < 3e-9 relative, below float rounding); x < -127
-   gives 0 and x > 128 gives +inf, as for 2^x in float. NaN propagates. Rows are handed out
+   2^x: exp2_approx (readout_common.h). Rows are handed out
    dynamically (an atomic counter) to `nthreads` threads, the caller's included: one region per
    call, no barrier between columns, so a thread that loses its core delays only its own rows.
    Compiled by lmclaims/engine/native_readouts.py (cc -O3 -march=native -fopenmp-simd). */
 
-#include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
+#include "readout_common.h"
 
 #define CHUNK 1024
 #define MAXJ 16
@@ -34,44 +27,6 @@ typedef struct {
     double *S, *U;            /* [J*R] */
     atomic_long next;
 } job_t;
-
-static inline float exp2_approx(float x) {
-    x = x < -127.0f ? -127.0f : x;
-    x = x > 128.0f ? 128.0f : x;
-    float xi = rintf(x);
-    float f = x - xi;
-    float p = 1.5252733804059838e-05f;
-    p = fmaf(p, f, 0.00015403530393381606f);
-    p = fmaf(p, f, 0.0013333558146428441f);
-    p = fmaf(p, f, 0.009618129107628477f);
-    p = fmaf(p, f, 0.055504108664821576f);
-    p = fmaf(p, f, 0.2402265069591007f);
-    p = fmaf(p, f, 0.6931471805599453f);
-    p = fmaf(p, f, 1.0f);
-    int32_t e = (int32_t)xi + 127;          /* 0 (x = -127: scale 0) .. 255 (x = 128: scale inf) */
-    int32_t bits = e << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
-/* Run fn(arg) on the calling thread and on up to nthreads - 1 (at most R - 1, at most 63) more; fn takes
-   rows from the job's atomic counter until none is left, so the rows are complete even when a thread
-   cannot be started. Returns 0, or 2 when a thread could not be started. */
-static int run_threads(void *(*fn)(void *), void *arg, int64_t R, int64_t nthreads) {
-    pthread_t th[64];
-    int64_t started = 0, want = nthreads - 1;
-    if (want > 63) want = 63;
-    if (want > R - 1) want = R - 1;
-    int rc = 0;
-    for (int64_t t = 0; t < want; t++) {
-        if (pthread_create(&th[started], NULL, fn, arg) != 0) { rc = 2; break; }
-        started++;
-    }
-    fn(arg);
-    for (int64_t t = 0; t < started; t++) pthread_join(th[t], NULL);
-    return rc;
-}
 
 static void one_row(job_t *jb, int64_t r) {
     double Sd[MAXJ], Ud[MAXJ];
@@ -145,11 +100,6 @@ typedef struct {
     atomic_long next;
     atomic_int failed;
 } topk_t;
-
-static int desc(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x < y) - (x > y);
-}
 
 /* Rearrange a[0..n) so that a[0..k) hold its k largest values (Hoare quickselect, no NaN in a). */
 static void select_top(float *a, int64_t n, int64_t k) {
@@ -246,4 +196,4 @@ int lmclaims_topk(const float *dense, int64_t R, int64_t nblocks, const int64_t 
     return atomic_load(&jb.failed) ? 3 : 0;
 }
 
-int lmclaims_readouts_abi(void) { return 3; }
+int lmclaims_readouts_abi(void) { return 4; }

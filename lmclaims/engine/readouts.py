@@ -125,6 +125,25 @@ class Workspace:
     def tile(self, j: int, n: int) -> torch.Tensor:
         return self.tiles[j, :self.R * n].view(self.R, n)
 
+    @classmethod
+    def of_logits(cls, z: torch.Tensor) -> "Workspace":
+        """A workspace holding the given raw logits ``z`` [R, V] (one block: row-major is block-major),
+        for ``rows`` and ``nucleus`` on logits computed elsewhere (not copied when float32 contiguous)."""
+        ws = cls()
+        R, V = z.shape
+        ws.dense = z.float().contiguous().view(-1)
+        ws.R, ws.blocks = R, [(0, V)]
+        return ws
+
+    def nucleus(self, idx, shift: "_Shift", top_p: float):
+        """(mass, count, Σ p ln p) float64 numpy [len(idx)] of the top-p nucleus of rows ``idx`` of the last
+        call under the readout ``shift`` (its own ``a`` and 2^a, normalised by its own S: see
+        ``native_readouts.nucleus``), or None when the compiled kernel does not run here."""
+        if not use_native(self.dense.device):
+            return None
+        return native_readouts.nucleus(self.dense, self.R, self.blocks, np.asarray(idx, dtype=np.int64), shift.k,
+                                       0.0 if shift.cap is None else shift.u, shift.b, top_p)
+
     def rows(self, idx: torch.Tensor) -> torch.Tensor:
         """Raw logits [len(idx), V] of the given rows of the last call."""
         if self.dense.device.type != "cpu":

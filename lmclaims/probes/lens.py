@@ -162,7 +162,7 @@ class _SetAcc(RowAccumulator):
             reads, top_raw, ws = multi_readout(x, W, bias, tfs, block=block, workspace=self.ws)
             for (tag, tf), rd in zip(self.tfs, reads):
                 top_p = self.p.top_p if tag in self.p.top_p_tags else None
-                for k, v in _features(rd, tf, top_raw, ws.rows, V, top_p, self.p.topk_mass_k,
+                for k, v in _features(rd, tf, top_raw, ws, V, top_p, self.p.topk_mass_k,
                                       self.p.threshold).items():
                     feats.setdefault(f"{tag}/{k}", []).append(v)
         out = {k: torch.cat(v).reshape(P, L).cpu().numpy().astype(np.float32) for k, v in feats.items()}
@@ -270,18 +270,24 @@ def readout_features(z: torch.Tensor, top_raw: torch.Tensor, tf: LogitTransform,
     modified. The nucleus (``top_p``) needs the dense log-probs only of rows whose top-K falls short.
     """
     rd = readouts_of_logits(z, top_raw, [tf])[0]
-    return _features(rd, tf, top_raw, lambda rows: z[rows], vocab_size, top_p, topk_mass_k, threshold)
+    dense = Workspace.of_logits(z) if top_p is not None else (lambda rows: z[rows])
+    return _features(rd, tf, top_raw, dense, vocab_size, top_p, topk_mass_k, threshold)
 
 
-def _features(rd, tf: LogitTransform, top_raw: torch.Tensor, dense_rows, vocab_size: int, top_p: float | None,
+def _features(rd, tf: LogitTransform, top_raw: torch.Tensor, dense, vocab_size: int, top_p: float | None,
               topk_mass_k: int, threshold: float) -> dict:
-    """Features of one ``Readout``; the nucleus reads the raw logits of the rows its top-K cannot
-    settle through ``dense_rows(rows)`` and applies the readout's own shift to them."""
+    """Features of one ``Readout``. ``dense``: the ``Workspace`` holding the chunk's raw logits (or a
+    function ``rows -> raw logits``): the nucleus of the rows its top-K cannot settle comes from the
+    compiled kernel on CPU (``Workspace.nucleus``), else from their raw logits with the readout's own
+    shift applied (``lmclaims.engine.nucleus``)."""
     out = geometry_features(rd.stats(), vocab_size, topk_mass_k=topk_mass_k, threshold=threshold)
     if top_p is None:
         return out
     top_lp = rd.top_logprobs()
     shift = shift_of(tf, top_raw)
+
+    dense_rows = dense.rows if isinstance(dense, Workspace) else dense
+    native = (lambda rows: dense.nucleus(rows, shift, top_p)) if isinstance(dense, Workspace) else None
 
     def raw_rows(rows):
         return dense_rows(torch.as_tensor(rows, device=top_raw.device)).float().cpu().numpy()
@@ -298,7 +304,7 @@ def _features(rd, tf: LogitTransform, top_raw: torch.Tensor, dense_rows, vocab_s
             u = 1.0 / (1.0 + np.exp2(shift.u * u))
         return (shift.k * u + b64[row]) * LN2 - ls64[row]
 
-    mass, count, plogp = _nucleus(top_lp, top_raw[:, -1], raw_rows, lp_of, top_p, lp_est)
+    mass, count, plogp = _nucleus(top_lp, top_raw[:, -1], raw_rows, lp_of, top_p, lp_est, native)
     return {**out, **_nucleus_features(mass, count, plogp, top_lp, topk_mass_k)}
 
 
@@ -325,10 +331,12 @@ def nucleus(lp: torch.Tensor, top_p: float, *, top_lp: torch.Tensor | None = Non
                     lambda z, row: z, top_p)
 
 
-def _nucleus(top_lp: torch.Tensor, top_raw_k: torch.Tensor, raw_rows, lp_of, top_p: float, lp_est=None):
+def _nucleus(top_lp: torch.Tensor, top_raw_k: torch.Tensor, raw_rows, lp_of, top_p: float, lp_est=None,
+             native=None):
     """``nucleus`` from the top-K log-probs ``top_lp`` [c, K] and the K-th largest raw logit ``top_raw_k``
-    [c]; for the rows the top-K cannot settle, ``raw_rows(idx)`` gives their raw logits (numpy [len(idx), V])
-    and ``lp_of(z, row)`` the log-probs of raw values (``lmclaims.engine.nucleus``)."""
+    [c]; for the rows the top-K cannot settle, ``native(idx)`` (the compiled kernel; None or returning
+    None: not here) gives their (mass, count, plogp), else ``raw_rows(idx)`` gives their raw logits
+    (numpy [len(idx), V]) and ``lp_of(z, row)`` the log-probs of raw values (``lmclaims.engine.nucleus``)."""
     tp = torch.exp(top_lp.double())
     cum = tp.cumsum(dim=1)
     easy = cum[:, -1] >= top_p
@@ -340,7 +348,9 @@ def _nucleus(top_lp: torch.Tensor, top_raw_k: torch.Tensor, raw_rows, lp_of, top
     hard = torch.nonzero(~easy).flatten()
     if len(hard):
         hard = hard.cpu()
-        m, k, e = nucleus_rows(hard.numpy(), raw_rows, lp_of, top_raw_k.cpu()[hard].float().numpy(),
-                               cum.cpu()[hard, -1].numpy(), top_p, lp_est)
+        got = native(hard.numpy()) if native is not None else None
+        m, k, e = got if got is not None else nucleus_rows(hard.numpy(), raw_rows, lp_of,
+                                                           top_raw_k.cpu()[hard].float().numpy(),
+                                                           cum.cpu()[hard, -1].numpy(), top_p, lp_est)
         mass[hard], count[hard], plogp[hard] = torch.from_numpy(m), torch.from_numpy(k), torch.from_numpy(e)
     return mass, count, plogp
