@@ -42,6 +42,7 @@ import torch
 SOURCES = tuple(Path(__file__).with_name(n) for n in ("readout_kernel.c", "nucleus_kernel.c"))
 HEADERS = (Path(__file__).with_name("readout_common.h"),)
 FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno", "-fPIC", "-shared", "-pthread")
+OPENMP = ("-fopenmp",)         # tried first: the kernel's threads are torch's OpenMP workers (readout_common.h)
 VERSION = "native-v2"          # bump with any change of the arithmetic in readout_kernel.c (v2: the nucleus)
 MAX_READOUTS = 16
 _log = logging.getLogger(__name__)
@@ -65,14 +66,14 @@ def _compiler() -> list[str] | None:
     return cc if cc and shutil.which(cc[0]) else None
 
 
-def _build(cc: list[str]) -> Path:
+def _build(cc: list[str], flags: tuple = FLAGS) -> Path:
     from lmclaims.paths import cache_root, cache_writable
     try:
         version = subprocess.run([*cc, "--version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         raise RuntimeError(f"{cc[0]} --version failed: {exc}") from None
     src = b"\0".join(f.read_bytes() for f in (*SOURCES, *HEADERS))
-    key = hashlib.sha256(b"\0".join([src, version.encode(), " ".join(FLAGS).encode(), _cpu_flags().encode(),
+    key = hashlib.sha256(b"\0".join([src, version.encode(), " ".join(flags).encode(), _cpu_flags().encode(),
                                      platform.machine().encode()])).hexdigest()[:16]
     root = cache_root() if cache_writable() else Path(tempfile.gettempdir()) / f"lmclaims-{os.getuid()}"
     out = root / "kernels" / key / "libreadouts.so"           # a read-only cache: a private temporary build
@@ -82,7 +83,7 @@ def _build(cc: list[str]) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".libreadouts.", suffix=".so", dir=out.parent)
     os.close(fd)
     try:
-        res = subprocess.run([*cc, *FLAGS, "-o", tmp, *map(str, SOURCES), "-lm"], capture_output=True, text=True,
+        res = subprocess.run([*cc, *flags, "-o", tmp, *map(str, SOURCES), "-lm"], capture_output=True, text=True,
                              timeout=300)
         if res.returncode != 0:
             raise RuntimeError(f"{' '.join(cc)} failed ({res.returncode}): {res.stderr.strip()[-400:]}")
@@ -105,12 +106,18 @@ def _load():
         _WHY = f"no C compiler ({os.environ.get('CC', 'cc')!r} not found)"
         _log.warning("lens readouts: %s; using the torch path (slower under load)", _WHY)
         return _LIB
-    try:
-        lib = ctypes.CDLL(str(_build(cc)))
-        if lib.lmclaims_readouts_abi() != 4:
-            raise RuntimeError("ABI mismatch")
-    except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError) as exc:
-        _WHY = f"build or load failed: {exc}"
+    lib, errors = None, []
+    for flags in ((*FLAGS, *OPENMP), FLAGS):           # OpenMP threads if the compiler has it, else pthreads
+        try:
+            lib = ctypes.CDLL(str(_build(cc, flags)))
+            if lib.lmclaims_readouts_abi() != 4:
+                raise RuntimeError("ABI mismatch")
+            break
+        except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError) as exc:
+            lib = None
+            errors.append(str(exc))
+    if lib is None:
+        _WHY = f"build or load failed: {errors[-1]}"
         _log.warning("lens readouts: %s; using the torch path", _WHY)
         return _LIB
     p, i64 = ctypes.c_void_p, ctypes.c_int64

@@ -119,13 +119,69 @@ static void select_top(float *a, int64_t n, int64_t k) {
     }
 }
 
+/* Sort a[0..n) descending (no NaN in a): quicksort, insertion sort below 16 elements. */
+static void sort_desc(float *a, int64_t n) {
+    while (n > 16) {
+        float x = a[0], y = a[n / 2], w = a[n - 1];
+        float pivot = x > y ? (y > w ? y : (x > w ? w : x)) : (x > w ? x : (y > w ? w : y));
+        int64_t i = 0, j = n - 1;
+        while (i <= j) {
+            while (a[i] > pivot) i++;
+            while (a[j] < pivot) j--;
+            if (i <= j) { float t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
+        }
+        if (j + 1 < n - i) { sort_desc(a, j + 1); a += i; n -= i; }      /* recurse on the smaller side */
+        else { sort_desc(a + i, n - i); n = j + 1; }
+    }
+    for (int64_t i = 1; i < n; i++) {
+        float v = a[i];
+        int64_t j = i;
+        for (; j > 0 && a[j - 1] < v; j--) a[j] = a[j - 1];
+        a[j] = v;
+    }
+}
+
+static inline uint32_t key_of(float f) {          /* order-preserving: f < g  <=>  key_of(f) < key_of(g) */
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u ^ ((uint32_t)((int32_t)u >> 31) | 0x80000000u);
+}
+
+static inline float float_of(uint32_t k) {
+    uint32_t u = k & 0x80000000u ? k ^ 0x80000000u : ~k;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* A lower bound t of the K-th largest of v[0..n) (n > K, no NaN) with at least K values >= t: the lower
+   edge of the bucket of the top 16 key bits (sign, exponent, 7 mantissa bits: < 1 % wide) holding it,
+   by two 256-bucket histograms (radix select). -inf when that edge is not a number (the -inf bucket). */
+static float kth_lower_bound(const float *v, int64_t n, int64_t K, uint32_t *keys) {
+    int64_t h[256] = {0}, above = 0;
+    for (int64_t i = 0; i < n; i++) {
+        keys[i] = key_of(v[i]);
+        h[keys[i] >> 24]++;
+    }
+    uint32_t b1 = 255;
+    while (above + h[b1] < K) above += h[b1--];
+    memset(h, 0, sizeof h);
+    for (int64_t i = 0; i < n; i++)
+        if (keys[i] >> 24 == b1) h[(keys[i] >> 16) & 255]++;
+    uint32_t b2 = 255;
+    while (above + h[b2] < K) above += h[b2--];
+    const float t = float_of(b1 << 24 | b2 << 16);
+    return t == t ? t : -INFINITY;
+}
+
 #define GS 32      /* group width of the top-K filter */
 
 /* One row, given as segments (block i: width[i] contiguous values at dense + R*start[i] + r*width[i]):
-   the maxima of groups of GS columns (within a segment); t0 = the K-th largest group maximum, a
-   lower bound of the row's K-th largest value (K groups each hold a value >= t0); only groups whose
-   maximum reaches t0 are scanned, their values >= t0 collected and cut to the K largest. */
-static void topk_row(const topk_t *jb, int64_t r, float *gmax, float *tmp, float *buf, float *o) {
+   the maxima of groups of GS columns (within a segment); t0 = a lower bound of the K-th largest group
+   maximum (kth_lower_bound), so a lower bound of the row's K-th largest value (K groups each hold a
+   value >= t0); only groups whose maximum reaches t0 are scanned, their values >= t0 collected and
+   cut to the K largest. */
+static void topk_row(const topk_t *jb, int64_t r, float *gmax, uint32_t *tmp, float *buf, float *o) {
     const int64_t K = jb->K;
     int64_t G = 0;
     for (int64_t i = 0; i < jb->nblocks; i++) {
@@ -139,13 +195,7 @@ static void topk_row(const topk_t *jb, int64_t r, float *gmax, float *tmp, float
             gmax[G++] = mx;
         }
     }
-    float t0 = -INFINITY;
-    if (G > K) {
-        memcpy(tmp, gmax, sizeof(float) * G);
-        select_top(tmp, G, K);
-        t0 = tmp[0];
-        for (int64_t j = 1; j < K; j++) t0 = tmp[j] < t0 ? tmp[j] : t0;
-    }
+    const float t0 = G > K ? kth_lower_bound(gmax, G, K, tmp) : -INFINITY;
     int64_t fill = 0, g = 0;
     for (int64_t i = 0; i < jb->nblocks; i++) {
         const int64_t n = jb->width[i];
@@ -159,7 +209,7 @@ static void topk_row(const topk_t *jb, int64_t r, float *gmax, float *tmp, float
     }
     if (fill > K) select_top(buf, fill, K);
     const int64_t m = fill < K ? fill : K;
-    qsort(buf, m, sizeof(float), desc);
+    sort_desc(buf, m);
     for (int64_t j = 0; j < K; j++) o[j] = j < m ? buf[j] : -INFINITY;
 }
 
@@ -170,7 +220,8 @@ static void *topk_worker(void *arg) {
         G += (jb->width[i] + GS - 1) / GS;
         V += jb->width[i];
     }
-    float *gmax = malloc(sizeof(float) * G), *tmp = malloc(sizeof(float) * G), *buf = malloc(sizeof(float) * V);
+    float *gmax = malloc(sizeof(float) * G), *buf = malloc(sizeof(float) * V);
+    uint32_t *tmp = malloc(sizeof(uint32_t) * G);
     if (!gmax || !tmp || !buf) {
         atomic_store(&jb->failed, 1);
     } else {
