@@ -160,3 +160,29 @@ def test_input_checks(native):
     with pytest.raises(ValueError, match="b must have"):
         N.nucleus(ws.dense, 4, ws.blocks, [0], 1.0, 0.0, torch.zeros(3), 0.9)
     assert [a.size for a in ws.nucleus([], sh, 0.9)] == [0, 0, 0]
+
+
+def test_without_openmp_the_pthread_build_gives_identical_results(native, monkeypatch, tmp_path):
+    z = _logits(40, 3001, 10, 3.0)
+    top = top_logits(z)
+    x, W = torch.randn(40, 16), torch.randn(3001, 16)
+
+    def run():
+        ws = Workspace.of_logits(z)
+        reads, top_raw, _ = multi_readout(x, W, None, TFS)
+        return (ws.nucleus(range(40), shift_of(TFS[2], top), 0.99), N.topk(ws.dense, 40, ws.blocks, 100),
+                [(r.log_s, r.entropy) for r in reads], top_raw)
+
+    with_omp = run()
+    monkeypatch.setenv("LMCLAIMS_CACHE", str(tmp_path))
+    monkeypatch.setattr(N, "OPENMP", ("-fno-such-openmp-flag",))     # the OpenMP build fails: pthreads
+    N.reset()
+    assert N.available()
+    built = list((tmp_path / "kernels").glob("*/libreadouts.so"))
+    assert len(built) == 1                                              # only the pthread build exists
+    without = run()
+    for a, b in zip(with_omp[0], without[0]):
+        np.testing.assert_array_equal(a, b)
+    assert torch.equal(with_omp[1], without[1]) and torch.equal(with_omp[3], without[3])
+    for (s1, e1), (s2, e2) in zip(with_omp[2], without[2]):
+        assert torch.equal(s1, s2) and torch.equal(e1, e2)

@@ -1,24 +1,32 @@
-"""The readouts' top-K search and pass 2, each as one compiled, barrier-free parallel region
-(``readout_kernel.c``).
+"""The lens readouts' top-K search, pass 2 and top-p nucleus, each as one compiled, barrier-free
+parallel region (``readout_kernel.c``, ``nucleus_kernel.c``, shared helpers in ``readout_common.h``).
 
-Why: in torch the pass is ≈ 5 (uncapped) to 9 (capped) elementwise ops per readout per column block,
+Why: in torch pass 2 is ≈ 5 (uncapped) to 9 (capped) elementwise ops per readout per column block,
 each its own OpenMP region with a barrier at its end: ≈ 340 regions per call for the lens set on
 SmolLM2. On an idle machine that costs little; on a loaded one every barrier waits for the thread that
 lost its core, and the readouts fell to 36–57 % of the GEMM's speed (bench/README.md, run L). The
 kernel does the same arithmetic (``lmclaims.engine.readouts``, module docstring) row by row, all
 readouts of a row over 1024-column chunks while they sit in L1, with rows handed out dynamically to
-``torch.get_num_threads()`` threads: one region per call.
+``torch.get_num_threads()`` threads: one region per call. The nucleus (``nucleus``) of the rows whose
+top-K holds less than top_p is exact from bin sums and one sorted bin per row (``nucleus_kernel.c``),
+instead of the per-row numpy level search (``lmclaims.engine.nucleus``, still the torch path's).
 
-Build: the C file is compiled on first use with the system C compiler (``$CC``, default ``cc``) into
-``<cache root>/kernels/<key>/`` (a read-only cache root: the temporary directory; key: sha256 of the source, the compiler's version, the flags and the
-CPU's feature flags, so a cache shared between machines never loads a library built for another
-CPU), written atomically, then loaded with ctypes. Without a compiler, when the build fails, or with
-``LMCLAIMS_NATIVE=0``, ``available()`` is False and the torch path runs (on other devices it always
-does: ``lmclaims.engine.readouts.use_native``); the
-two paths agree to float32 rounding (tests/test_native_readouts.py), and ``kernel_id()`` names the
-path in the lens probes' cache key, so results of the two are never mixed.
+Threads: built with ``-fopenmp`` when the compiler has it, the kernel's one region runs on the OpenMP
+runtime torch already loaded (its libgomp, same soname), i.e. on torch's own worker threads. Started
+as separate pthreads (the fallback without OpenMP), they competed for the cores with those workers,
+which spin for milliseconds after every torch op: the top-K took 7.2 ms right after the GEMM against
+4.3 ms after a pause (2 cores, 2026-12-07).
 
->>> kernel_id() in ("native-v1", "torch")
+Build: the C files are compiled on first use with the system C compiler (``$CC``, default ``cc``) into
+``<cache root>/kernels/<key>/`` (a read-only cache root: the temporary directory; key: sha256 of the
+sources, the compiler's version, the flags and the CPU's feature flags, so a cache shared between
+machines never loads a library built for another CPU), written atomically, then loaded with ctypes.
+Without a compiler, when the build fails, or with ``LMCLAIMS_NATIVE=0``, ``available()`` is False and
+the torch path runs (on other devices it always does: ``lmclaims.engine.readouts.use_native``); the
+two paths agree to float32 rounding (tests/test_native_readouts.py, tests/test_native_nucleus.py), and
+``kernel_id()`` names the path in the lens probes' cache key, so results of the two are never mixed.
+
+>>> kernel_id() in (VERSION, "torch")
 True
 """
 
@@ -154,7 +162,7 @@ def why_unavailable() -> str:
 
 
 def kernel_id() -> str:
-    """``native-v1`` or ``torch``: which pass 2 runs on CPU (part of the lens probes' cache keys)."""
+    """``VERSION`` (``native-v2``) or ``torch``: which readouts run on CPU (part of the lens probes' cache keys)."""
     return VERSION if available() else "torch"
 
 

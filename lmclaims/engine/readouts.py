@@ -23,7 +23,8 @@ The GEMM runs on column blocks (``block`` columns, default 4096: a [256, 4096] f
 4 MiB) written into one block-major buffer [R·V] that the caller may keep (``Workspace``); pass 1
 (GEMM, group maxima, top-K filter) and pass 2 (the readouts, block by block) each touch a block
 while it is cache-resident. The dense logits of any row stay readable (``Workspace.rows``) for
-the top-p nucleus of rows whose top-K does not reach top_p.
+the top-p nucleus of rows whose top-K does not reach top_p (``Workspace.nucleus``: the compiled
+kernel's, on CPU).
 
 On CPU, when the compiled kernel is available (``lmclaims.engine.native_readouts``; built on first
 use with the system C compiler, else this torch path runs), the GEMM is one call over all V columns

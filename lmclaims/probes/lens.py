@@ -19,10 +19,12 @@ Version 2 adds, at the same sampled (position, layer) points:
   only ([chunk, V], chunk chosen so that chunk·V ≤ ``dense_elements``), never [tokens, vocab], and
   finds S without sorting the vocabulary (a sort of [64, 262144] costs ≈ 6 matmuls here): exactly
   from the top-100 log-probs when they already hold top_p, else exactly from the raw logits of the
-  row: a strided subsample places levels around the crossing, only the elements above the lower
-  level are exponentiated and only those between the levels are sorted (``lmclaims.engine.nucleus``;
-  until 2026-12-07 a ¼-nat float64 histogram of the whole row, before 2026-12-02 a 65536-bin
-  histogram with ≲ 1e-3 relative error). The standard
+  row: on CPU with the compiled kernel, exact float64 sums of the row's probabilities in 1/16-octave
+  bins and a sort of the one bin where the mass crosses top_p (``native_readouts.nucleus``); else a
+  strided subsample places levels around the crossing, only the elements above the lower level are
+  exponentiated and only those between the levels are sorted (``lmclaims.engine.nucleus``; until
+  2026-12-07 a ¼-nat float64 histogram of the whole row, before 2026-12-02 a 65536-bin histogram
+  with ≲ 1e-3 relative error). The standard
   features are computed from the same dense chunk (equal to the streaming lens to float32
   rounding; tested).
 """
@@ -56,7 +58,8 @@ class LensGeometry(Probe):
     version = 5               # 3 (2026-12-02): dense features via ``readout_features`` (rounding); exact nucleus
                               # 4 (2026-12-07): readouts in base-2 shifted log-weights, cap via sigmoid (rounding)
                               # 5 (2026-12-07): cap's σ via exp2 + reciprocal (rounding); nucleus by levels (same)
-                              # params carry ``readout_kernel`` (native-v1 / torch: rounding) from 2026-12-07
+                              # params carry ``readout_kernel`` (native-v1 / torch: rounding) from 2026-12-07;
+                              # native-v2 (2026-12-07): compiled nucleus, degree-6 exp2 (rounding)
     positions_per_text: int | None = 16
     temperature: float = 1.0
     softcap: float | None = None        # an extra cap applied on top (the softcap control)
