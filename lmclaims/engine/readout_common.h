@@ -16,6 +16,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static inline float exp2_approx(float x) {
     x = x < -127.0f ? -127.0f : x;
@@ -40,14 +44,23 @@ static inline float exp2_approx(float x) {
    already loaded in the process (torch's libgomp, same soname), so the kernel runs on torch's own
    worker threads; started as new pthreads instead, it competed for the cores with those workers,
    which spin for milliseconds after every torch op (topk 7.2 ms right after a GEMM vs 4.3 ms after a
-   pause, 2 cores). Without OpenMP: pthreads. Returns 0, or 2 when a pthread could not be started. */
+   pause, 2 cores). A thread out of rows sleeps (20 µs naps) until the others are done rather than
+   spin at the region's barrier: on a loaded machine the spinning thread took the core from the one
+   still holding a row. Without OpenMP: pthreads. Returns 0, or 2 when a pthread could not be started. */
 static int run_threads(void *(*fn)(void *), void *arg, int64_t R, int64_t nthreads) {
     int64_t want = nthreads < R ? nthreads : R;
     if (want > 64) want = 64;
     if (want < 1) want = 1;
 #ifdef _OPENMP
+    atomic_int done;
+    atomic_init(&done, 0);
 #pragma omp parallel num_threads((int)want)
-    fn(arg);
+    {
+        fn(arg);
+        atomic_fetch_add(&done, 1);            /* out of rows: sleep, not spin, until the others are done */
+        const struct timespec nap = {0, 20000};
+        while (atomic_load(&done) < omp_get_num_threads()) nanosleep(&nap, NULL);
+    }
     return 0;
 #else
     pthread_t th[64];
