@@ -9,4 +9,19 @@ explicitly (``default_profile_name({"CI": "true"})``).
 
 import os
 
+import pytest
+
 os.environ.pop("CI", None)
+
+
+@pytest.fixture
+def native(monkeypatch):
+    """The compiled readout kernel (``lmclaims.engine.native_readouts``), freshly loaded; skipped where it
+    cannot be built here (no C compiler), with the reason."""
+    from lmclaims.engine import native_readouts as N
+    monkeypatch.delenv("LMCLAIMS_NATIVE", raising=False)
+    N.reset()
+    if not N.available():
+        pytest.skip(f"native kernel unavailable here: {N.why_unavailable()}")
+    yield
+    N.reset()

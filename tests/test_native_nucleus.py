@@ -16,16 +16,6 @@ from lmclaims.probes.lens import readout_features, top_logits
 TFS = [LogitTransform(1.0, None), LogitTransform(0.7, None), LogitTransform(1.0, 10.0), LogitTransform(1.3, 30.0)]
 
 
-@pytest.fixture
-def native(monkeypatch):
-    monkeypatch.delenv("LMCLAIMS_NATIVE", raising=False)
-    N.reset()
-    if not N.available():
-        pytest.skip(f"native kernel unavailable here: {N.why_unavailable()}")
-    yield
-    N.reset()
-
-
 def _full_sort(z, tf, top_p):
     """(mass, count, Σ p ln p, the cumulative mass just before and at the count) per row, float64."""
     y = z.double()

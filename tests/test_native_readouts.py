@@ -18,16 +18,6 @@ from lmclaims.probes.lens import LensGeometry, LensGeometrySet
 TFS = [LogitTransform(1.0, None), LogitTransform(1.7, None), LogitTransform(1.0, 10.0), LogitTransform(0.8, 30.0)]
 
 
-@pytest.fixture
-def native(monkeypatch):
-    monkeypatch.delenv("LMCLAIMS_NATIVE", raising=False)
-    N.reset()
-    if not N.available():
-        pytest.skip(f"native kernel unavailable here: {N.why_unavailable()}")
-    yield
-    N.reset()
-
-
 def _torch_path(monkeypatch, fn):
     monkeypatch.setenv("LMCLAIMS_NATIVE", "0")
     N.reset()

@@ -20,9 +20,7 @@
 #define HCOPIES 4
 
 typedef struct {
-    const float *dense;
-    int64_t R, nblocks;
-    const int64_t *start, *width;
+    layout_t L;
     int64_t H;
     const int64_t *rows;
     float k, u;
@@ -49,9 +47,9 @@ static void nucleus_row(const nucleus_t *jb, int64_t r, float *abuf, float *band
     int64_t V = 0;
     double S = 0.0;
     memset(hist, 0, sizeof(double) * NB * HCOPIES);
-    for (int64_t i = 0; i < jb->nblocks; i++) {                         /* pass A: a, S and the bin sums */
-        const int64_t n = jb->width[i];
-        const float *z = jb->dense + jb->R * jb->start[i] + r * n;
+    for (int64_t i = 0; i < jb->L.nblocks; i++) {                         /* pass A: a, S and the bin sums */
+        const int64_t n = jb->L.width[i];
+        const float *z = segment(&jb->L, i, r);
         for (int64_t c0 = 0; c0 < n; c0 += NCH) {
             const int64_t m = n - c0 < NCH ? n - c0 : NCH;
             float *ab = abuf + V + c0;
@@ -112,7 +110,7 @@ static void nucleus_row(const nucleus_t *jb, int64_t r, float *abuf, float *band
             for (int64_t c = 0; c < m; c++)
                 if (it[c] == g) band[nb++] = ab[c];
     }
-    qsort(band, nb, sizeof(float), desc);
+    sort_desc(band, nb);
     int64_t j = 0;
     while (j < nb && cm < T) {                                          /* the crossing bin, a descending */
         const double e = (double)exp2_approx(band[j]);
@@ -128,7 +126,7 @@ static void nucleus_row(const nucleus_t *jb, int64_t r, float *abuf, float *band
 static void *nucleus_worker(void *arg) {
     nucleus_t *jb = (nucleus_t *)arg;
     int64_t V = 0;
-    for (int64_t i = 0; i < jb->nblocks; i++) V += jb->width[i];
+    for (int64_t i = 0; i < jb->L.nblocks; i++) V += jb->L.width[i];
     float *abuf = malloc(sizeof(float) * V), *band = malloc(sizeof(float) * V);
     double *hist = malloc(sizeof(double) * NB * HCOPIES);
     if (!abuf || !band || !hist) {
@@ -154,7 +152,7 @@ static void *nucleus_worker(void *arg) {
 int lmclaims_nucleus(const float *dense, int64_t R, int64_t nblocks, const int64_t *start, const int64_t *width,
                      int64_t H, const int64_t *rows, float k, float u, const float *b, double top_p, double *mass,
                      double *count, double *plogp, int64_t nthreads) {
-    nucleus_t jb = {dense, R, nblocks, start, width, H, rows, k, u, b, top_p, mass, count, plogp, 0, 0};
+    nucleus_t jb = {{dense, R, nblocks, start, width}, H, rows, k, u, b, top_p, mass, count, plogp, 0, 0};
     atomic_init(&jb.next, 0);
     atomic_init(&jb.failed, 0);
     if (H > 0) run_threads(nucleus_worker, &jb, H, nthreads);

@@ -1,5 +1,5 @@
 /* Shared by readout_kernel.c and nucleus_kernel.c (lmclaims/engine/native_readouts.py builds both into one
-   library): the float exp2 of the readouts, the thread launcher, the descending comparator.
+   library): the buffer layout, the float exp2 of the readouts, the thread launcher, the descending sort.
 
    2^x is computed as 2^round(x) * P(f), f = x - round(x) in [-1/2, 1/2], P a degree-6 near-minimax
    polynomial of 2^f (relative error < 7e-9, below float rounding; fitted by reweighted least squares
@@ -20,6 +20,18 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+
+/* A block-major buffer of R rows: block i starts at dense + R*start[i], and row r of it is width[i]
+   contiguous floats there (one block: row-major). */
+typedef struct {
+    const float *dense;
+    int64_t R, nblocks;
+    const int64_t *start, *width;
+} layout_t;
+
+static inline const float *segment(const layout_t *L, int64_t i, int64_t r) {
+    return L->dense + L->R * L->start[i] + r * L->width[i];
+}
 
 static inline float exp2_approx(float x) {
     x = x < -127.0f ? -127.0f : x;
@@ -76,9 +88,26 @@ static int run_threads(void *(*fn)(void *), void *arg, int64_t R, int64_t nthrea
 #endif
 }
 
-static int desc(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x < y) - (x > y);
+/* Sort a[0..n) descending (no NaN in a): quicksort, insertion sort below 16 elements. */
+static void sort_desc(float *a, int64_t n) {
+    while (n > 16) {
+        float x = a[0], y = a[n / 2], w = a[n - 1];
+        float pivot = x > y ? (y > w ? y : (x > w ? w : x)) : (x > w ? x : (y > w ? w : y));
+        int64_t i = 0, j = n - 1;
+        while (i <= j) {
+            while (a[i] > pivot) i++;
+            while (a[j] < pivot) j--;
+            if (i <= j) { float t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
+        }
+        if (j + 1 < n - i) { sort_desc(a, j + 1); a += i; n -= i; }      /* recurse on the smaller side */
+        else { sort_desc(a + i, n - i); n = j + 1; }
+    }
+    for (int64_t i = 1; i < n; i++) {
+        float v = a[i];
+        int64_t j = i;
+        for (; j > 0 && a[j - 1] < v; j--) a[j] = a[j - 1];
+        a[j] = v;
+    }
 }
 
 #endif

@@ -19,9 +19,7 @@
 #define MAXJ 16
 
 typedef struct {
-    const float *dense;
-    int64_t R, nblocks;
-    const int64_t *start, *width;
+    layout_t L;
     int64_t J;
     const float *k, *u, *b;   /* k[J], u[J] (0 = uncapped), b[J*R] */
     double *S, *U;            /* [J*R] */
@@ -31,13 +29,13 @@ typedef struct {
 static void one_row(job_t *jb, int64_t r) {
     double Sd[MAXJ], Ud[MAXJ];
     for (int64_t j = 0; j < jb->J; j++) Sd[j] = Ud[j] = 0.0;
-    for (int64_t i = 0; i < jb->nblocks; i++) {
-        const int64_t n = jb->width[i];
-        const float *z = jb->dense + jb->R * jb->start[i] + r * n;
+    for (int64_t i = 0; i < jb->L.nblocks; i++) {
+        const int64_t n = jb->L.width[i];
+        const float *z = segment(&jb->L, i, r);
         for (int64_t c0 = 0; c0 < n; c0 += CHUNK) {
             const int64_t c1 = c0 + CHUNK < n ? c0 + CHUNK : n;
             for (int64_t j = 0; j < jb->J; j++) {
-                const float k = jb->k[j], u = jb->u[j], b = jb->b[j * jb->R + r];
+                const float k = jb->k[j], u = jb->u[j], b = jb->b[j * jb->L.R + r];
                 float s = 0.0f, w = 0.0f;
                 if (u == 0.0f) {
 #pragma omp simd reduction(+ : s, w)
@@ -63,8 +61,8 @@ static void one_row(job_t *jb, int64_t r) {
         }
     }
     for (int64_t j = 0; j < jb->J; j++) {
-        jb->S[j * jb->R + r] = Sd[j];
-        jb->U[j * jb->R + r] = Ud[j];
+        jb->S[j * jb->L.R + r] = Sd[j];
+        jb->U[j * jb->L.R + r] = Ud[j];
     }
 }
 
@@ -72,7 +70,7 @@ static void *worker(void *arg) {
     job_t *jb = (job_t *)arg;
     for (;;) {
         int64_t r = atomic_fetch_add(&jb->next, 1);
-        if (r >= jb->R) break;
+        if (r >= jb->L.R) break;
         one_row(jb, r);
     }
     return NULL;
@@ -84,7 +82,7 @@ int lmclaims_readouts(const float *dense, int64_t R, int64_t nblocks, const int6
                       int64_t J, const float *k, const float *u, const float *b, double *S, double *U,
                       int64_t nthreads) {
     if (J > MAXJ) return 1;
-    job_t jb = {dense, R, nblocks, start, width, J, k, u, b, S, U, 0};
+    job_t jb = {{dense, R, nblocks, start, width}, J, k, u, b, S, U, 0};
     atomic_init(&jb.next, 0);
     return run_threads(worker, &jb, R, nthreads);
 }
@@ -92,9 +90,7 @@ int lmclaims_readouts(const float *dense, int64_t R, int64_t nblocks, const int6
 /* Top-K values of every row of the block-major buffer (as for the readouts), descending, into out [R, K]
    (-inf where a row has fewer than K non-NaN values; NaN never enters). */
 typedef struct {
-    const float *dense;
-    int64_t R, nblocks;
-    const int64_t *start, *width;
+    layout_t L;
     int64_t K;
     float *out;
     atomic_long next;
@@ -116,28 +112,6 @@ static void select_top(float *a, int64_t n, int64_t k) {
         if (k - 1 <= j) hi = j;
         else if (k - 1 >= i) lo = i;
         else break;
-    }
-}
-
-/* Sort a[0..n) descending (no NaN in a): quicksort, insertion sort below 16 elements. */
-static void sort_desc(float *a, int64_t n) {
-    while (n > 16) {
-        float x = a[0], y = a[n / 2], w = a[n - 1];
-        float pivot = x > y ? (y > w ? y : (x > w ? w : x)) : (x > w ? x : (y > w ? w : y));
-        int64_t i = 0, j = n - 1;
-        while (i <= j) {
-            while (a[i] > pivot) i++;
-            while (a[j] < pivot) j--;
-            if (i <= j) { float t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
-        }
-        if (j + 1 < n - i) { sort_desc(a, j + 1); a += i; n -= i; }      /* recurse on the smaller side */
-        else { sort_desc(a + i, n - i); n = j + 1; }
-    }
-    for (int64_t i = 1; i < n; i++) {
-        float v = a[i];
-        int64_t j = i;
-        for (; j > 0 && a[j - 1] < v; j--) a[j] = a[j - 1];
-        a[j] = v;
     }
 }
 
@@ -184,9 +158,9 @@ static float kth_lower_bound(const float *v, int64_t n, int64_t K, uint32_t *key
 static void topk_row(const topk_t *jb, int64_t r, float *gmax, uint32_t *tmp, float *buf, float *o) {
     const int64_t K = jb->K;
     int64_t G = 0;
-    for (int64_t i = 0; i < jb->nblocks; i++) {
-        const int64_t n = jb->width[i];
-        const float *seg = jb->dense + jb->R * jb->start[i] + r * n;
+    for (int64_t i = 0; i < jb->L.nblocks; i++) {
+        const int64_t n = jb->L.width[i];
+        const float *seg = segment(&jb->L, i, r);
         for (int64_t c0 = 0; c0 < n; c0 += GS) {
             const int64_t c1 = c0 + GS < n ? c0 + GS : n;
             float mx = -INFINITY;
@@ -197,9 +171,9 @@ static void topk_row(const topk_t *jb, int64_t r, float *gmax, uint32_t *tmp, fl
     }
     const float t0 = G > K ? kth_lower_bound(gmax, G, K, tmp) : -INFINITY;
     int64_t fill = 0, g = 0;
-    for (int64_t i = 0; i < jb->nblocks; i++) {
-        const int64_t n = jb->width[i];
-        const float *seg = jb->dense + jb->R * jb->start[i] + r * n;
+    for (int64_t i = 0; i < jb->L.nblocks; i++) {
+        const int64_t n = jb->L.width[i];
+        const float *seg = segment(&jb->L, i, r);
         for (int64_t c0 = 0; c0 < n; c0 += GS, g++) {
             if (!(gmax[g] >= t0)) continue;
             const int64_t c1 = c0 + GS < n ? c0 + GS : n;
@@ -216,9 +190,9 @@ static void topk_row(const topk_t *jb, int64_t r, float *gmax, uint32_t *tmp, fl
 static void *topk_worker(void *arg) {
     topk_t *jb = (topk_t *)arg;
     int64_t G = 0, V = 0;
-    for (int64_t i = 0; i < jb->nblocks; i++) {
-        G += (jb->width[i] + GS - 1) / GS;
-        V += jb->width[i];
+    for (int64_t i = 0; i < jb->L.nblocks; i++) {
+        G += (jb->L.width[i] + GS - 1) / GS;
+        V += jb->L.width[i];
     }
     float *gmax = malloc(sizeof(float) * G), *buf = malloc(sizeof(float) * V);
     uint32_t *tmp = malloc(sizeof(uint32_t) * G);
@@ -227,7 +201,7 @@ static void *topk_worker(void *arg) {
     } else {
         for (;;) {
             int64_t r = atomic_fetch_add(&jb->next, 1);
-            if (r >= jb->R) break;
+            if (r >= jb->L.R) break;
             topk_row(jb, r, gmax, tmp, buf, jb->out + r * jb->K);
         }
     }
@@ -240,7 +214,7 @@ static void *topk_worker(void *arg) {
 int lmclaims_topk(const float *dense, int64_t R, int64_t nblocks, const int64_t *start, const int64_t *width,
                   int64_t K, float *out, int64_t nthreads) {
     if (K < 1) return 1;
-    topk_t jb = {dense, R, nblocks, start, width, K, out, 0, 0};
+    topk_t jb = {{dense, R, nblocks, start, width}, K, out, 0, 0};
     atomic_init(&jb.next, 0);
     atomic_init(&jb.failed, 0);
     run_threads(topk_worker, &jb, R, nthreads);
