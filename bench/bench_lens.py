@@ -116,7 +116,7 @@ def _readout_new(x, W, b, spec, ws):
     """LensGeometrySet's per-chunk work now: ``multi_readout`` + features (+ nucleus) per readout."""
     V = W.shape[0]
     reads, top_raw, ws = multi_readout(x, W, b, [tf for tf, _ in spec], workspace=ws)
-    return [_features(rd, tf, top_raw, ws.rows, V, tp, 10, 0.01) for rd, (tf, tp) in zip(reads, spec)]
+    return [_features(rd, tf, top_raw, ws, V, tp, 10, 0.01) for rd, (tf, tp) in zip(reads, spec)]
 
 
 def _readout_torch(x, W, b, spec, ws):

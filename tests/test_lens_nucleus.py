@@ -74,7 +74,7 @@ def test_readout_nucleus_equals_full_sort_of_its_log_probs(tf):
     W = torch.randn(V, d, generator=g) / math.sqrt(d)
     x = torch.randn(24, d, generator=g) * torch.linspace(0.05, 12.0, 24)[:, None]
     (rd,), top_raw, ws = multi_readout(x, W, None, [tf], block=4096)
-    f = _features(rd, tf, top_raw, ws.rows, V, 0.99, 10, 0.01)
+    f = _features(rd, tf, top_raw, ws, V, 0.99, 10, 0.01)
     z = x @ W.T
     lp_ref = torch.log_softmax(tf.apply(z.double()), dim=1)
     hard = torch.exp(rd.top_logprobs().double()).sum(1) < 0.99

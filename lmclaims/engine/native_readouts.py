@@ -230,7 +230,7 @@ def nucleus(dense: torch.Tensor, R: int, blocks, rows, k: float, u: float, b: to
             top_p: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mass, count, Σ p ln p) float64 [len(rows)] of the top-p nucleus of the given rows of the
     block-major buffer ``dense`` under one readout (slope ``k``, cap factor ``u``, row offsets ``b``
-    [R] float32, as for :func:`sums`); NaN for a row with NaN or +inf logits. See readout_kernel.c."""
+    [R] float32, as for :func:`sums`); NaN for a row with NaN or +inf logits. See nucleus_kernel.c."""
     lib = _load()
     if not lib:
         raise RuntimeError(f"native readouts unavailable: {_WHY}")

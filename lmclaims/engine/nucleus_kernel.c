@@ -91,7 +91,6 @@ static void nucleus_row(const nucleus_t *jb, int64_t r, float *abuf, float *band
     for (int64_t c0 = 0; c0 < V; c0 += NCH) {                           /* pass B: Σ e·a and the count */
         const int64_t m = V - c0 < NCH ? V - c0 : NCH;                 /* inside, the crossing bin's a */
         const float *ab = abuf + c0;
-        int32_t it[NCH];
 #pragma omp simd
         for (int64_t c = 0; c < m; c++) it[c] = bin_of(ab[c]);
         float w = 0.0f;

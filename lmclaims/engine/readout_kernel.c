@@ -11,7 +11,7 @@
    2^x: exp2_approx (readout_common.h). Rows are handed out
    dynamically (an atomic counter) to `nthreads` threads, the caller's included: one region per
    call, no barrier between columns, so a thread that loses its core delays only its own rows.
-   Compiled by lmclaims/engine/native_readouts.py (cc -O3 -march=native -fopenmp-simd). */
+   Compiled by lmclaims/engine/native_readouts.py (cc -O3 -march=native -fopenmp -fopenmp-simd). */
 
 #include "readout_common.h"
 

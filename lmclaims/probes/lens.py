@@ -273,27 +273,27 @@ def readout_features(z: torch.Tensor, top_raw: torch.Tensor, tf: LogitTransform,
     modified. The nucleus (``top_p``) needs the dense log-probs only of rows whose top-K falls short.
     """
     rd = readouts_of_logits(z, top_raw, [tf])[0]
-    dense = Workspace.of_logits(z) if top_p is not None else (lambda rows: z[rows])
-    return _features(rd, tf, top_raw, dense, vocab_size, top_p, topk_mass_k, threshold)
+    return _features(rd, tf, top_raw, Workspace.of_logits(z) if top_p is not None else None, vocab_size, top_p,
+                     topk_mass_k, threshold)
 
 
-def _features(rd, tf: LogitTransform, top_raw: torch.Tensor, dense, vocab_size: int, top_p: float | None,
-              topk_mass_k: int, threshold: float) -> dict:
-    """Features of one ``Readout``. ``dense``: the ``Workspace`` holding the chunk's raw logits (or a
-    function ``rows -> raw logits``): the nucleus of the rows its top-K cannot settle comes from the
-    compiled kernel on CPU (``Workspace.nucleus``), else from their raw logits with the readout's own
-    shift applied (``lmclaims.engine.nucleus``)."""
+def _features(rd, tf: LogitTransform, top_raw: torch.Tensor, dense: Workspace | None, vocab_size: int,
+              top_p: float | None, topk_mass_k: int, threshold: float) -> dict:
+    """Features of one ``Readout``. ``dense``: the ``Workspace`` holding the chunk's raw logits (needed only
+    with ``top_p``): the nucleus of the rows its top-K cannot settle comes from the compiled kernel on
+    CPU (``Workspace.nucleus``), else from their raw logits with the readout's own shift applied
+    (``lmclaims.engine.nucleus``)."""
     out = geometry_features(rd.stats(), vocab_size, topk_mass_k=topk_mass_k, threshold=threshold)
     if top_p is None:
         return out
     top_lp = rd.top_logprobs()
     shift = shift_of(tf, top_raw)
 
-    dense_rows = dense.rows if isinstance(dense, Workspace) else dense
-    native = (lambda rows: dense.nucleus(rows, shift, top_p)) if isinstance(dense, Workspace) else None
+    def native(rows):
+        return dense.nucleus(rows, shift, top_p)
 
     def raw_rows(rows):
-        return dense_rows(torch.as_tensor(rows, device=top_raw.device)).float().cpu().numpy()
+        return dense.rows(torch.as_tensor(rows, device=top_raw.device)).float().cpu().numpy()
 
     def lp_of(z, row):                     # the dense log-probs' operations, on the values z of one row
         rows = torch.tensor([row], device=top_raw.device)
