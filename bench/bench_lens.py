@@ -71,6 +71,7 @@ def interleaved(fns: dict, reps: int) -> dict[str, list[float]]:
     for _ in range(reps):
         for k, f in fns.items():
             _sync()
+            native_readouts.release_workers()    # every call starts as a probe's chunk does: no spinning worker left
             t0 = time.perf_counter()
             f()
             _sync()
@@ -115,7 +116,7 @@ READOUTS["set (all 4 + top-p)"] = READOUTS["base+top-p"] + READOUTS["temp T"] + 
 def _readout_new(x, W, b, spec, ws):
     """LensGeometrySet's per-chunk work now: ``multi_readout`` + features (+ nucleus) per readout."""
     V = W.shape[0]
-    reads, top_raw, ws = multi_readout(x, W, b, [tf for tf, _ in spec], workspace=ws)
+    reads, top_raw, ws = multi_readout(x, W, b, [tf for tf, _ in spec], workspace=ws, top_p=[tp for _, tp in spec])
     return [_features(rd, tf, top_raw, ws, V, tp, 10, 0.01) for rd, (tf, tp) in zip(reads, spec)]
 
 

@@ -17,6 +17,19 @@ as separate pthreads (the fallback without OpenMP), they competed for the cores 
 which spin for milliseconds after every torch op: the top-K took 7.2 ms right after the GEMM against
 4.3 ms after a pause (2 cores, 2026-12-07).
 
+Spinning workers: after every parallel region libgomp's workers spin (``GOMP_SPINCOUNT``, default
+300 000 pauses: milliseconds) waiting for the next one. On an idle machine that costs nothing; on a
+loaded one the spinning worker, the other load and the main thread's serial work share the cores, and
+the main thread loses a scheduler slice (≈ 4 ms) at a time: the lens features' few small torch ops took
+8 ms instead of 0.2 and the top-p readout's 36 ms instead of 1.1 beside a busy loop (2 cores,
+2026-12-07; with ``OMP_WAIT_POLICY=PASSIVE`` 0.2 and 1.6 ms). ``sums`` and ``nucleus``, the last
+regions of a readout, therefore end by releasing the calling thread's OpenMP pool
+(``release_workers``: ``omp_pause_resource_all(omp_pause_soft)`` of the libgomp already loaded, OpenMP
+5.0): the workers exit instead of spinning, and the next region starts new ones (≈ 0.16 ms, against a
+chunk's ≈ 80 ms GEMM). ``LMCLAIMS_RELEASE_OMP=0`` switches that off. ``readout`` (everything after the
+GEMM in one region: ``fused_kernel.c``) also releases before its region and runs on the cores not busy
+with other work (``region_threads``).
+
 Build: the C files are compiled on first use with the system C compiler (``$CC``, default ``cc``) into
 ``<cache root>/kernels/<key>/`` (a read-only cache root: the temporary directory; key: sha256 of the
 sources, the compiler's version, the flags and the CPU's feature flags, so a cache shared between
@@ -47,16 +60,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-SOURCES = tuple(Path(__file__).with_name(n) for n in ("readout_kernel.c", "nucleus_kernel.c"))
+SOURCES = tuple(Path(__file__).with_name(n) for n in ("readout_kernel.c", "nucleus_kernel.c", "fused_kernel.c"))
 HEADERS = (Path(__file__).with_name("readout_common.h"),)
 FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno", "-fPIC", "-shared", "-pthread")
 OPENMP = ("-fopenmp",)         # tried first: the kernel's threads are torch's OpenMP workers (readout_common.h)
-VERSION = "native-v2"          # bump with any change of the arithmetic in readout_kernel.c (v2: the nucleus)
+VERSION = "native-v3"          # bump with any change of the arithmetic (v2: the nucleus; v3: b in C, one region)
 MAX_READOUTS = 16
+ABI = 5
+NUCLEUS_MARGIN = 1e-4         # fused_kernel.c: a row's nucleus is computed when its top-K mass < top_p + this
 _log = logging.getLogger(__name__)
 _LIB: object = None          # None: not tried yet; False: unavailable; else the CDLL
 _WHY = ""
 _OFF = 0                     # > 0 inside ``torch_path()``
+_PAUSE: object = None        # None: not looked up yet; False: none; else libgomp's omp_pause_resource_all
+OMP_PAUSE_SOFT = 1           # omp_pause_resource_t (OpenMP 5.0 §3.2.43)
 
 
 def _cpu_flags() -> str:
@@ -118,7 +135,7 @@ def _load():
     for flags in ((*FLAGS, *OPENMP), FLAGS):           # OpenMP threads if the compiler has it, else pthreads
         try:
             lib = ctypes.CDLL(str(_build(cc, flags)))
-            if lib.lmclaims_readouts_abi() != 4:
+            if lib.lmclaims_readouts_abi() != ABI:
                 raise RuntimeError("ABI mismatch")
             break
         except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError) as exc:
@@ -136,6 +153,8 @@ def _load():
     lib.lmclaims_nucleus.argtypes = [p, i64, i64, p, p, i64, p, ctypes.c_float, ctypes.c_float, p, ctypes.c_double,
                                      p, p, p, i64]
     lib.lmclaims_nucleus.restype = ctypes.c_int
+    lib.lmclaims_readout.argtypes = [p, i64, i64, p, p, i64, i64, p, p, p, p, p, ctypes.c_double, p, p, p, p, p, p, i64]
+    lib.lmclaims_readout.restype = ctypes.c_int
     _LIB = lib
     return _LIB
 
@@ -172,6 +191,66 @@ def reset() -> None:
     _LIB, _WHY = None, ""
 
 
+def _pause_fn():
+    global _PAUSE
+    if _PAUSE is None:
+        _PAUSE = False
+        try:                                  # only a libgomp already in the process (torch's); never load one
+            fn = ctypes.CDLL("libgomp.so.1", mode=os.RTLD_NOLOAD | os.RTLD_LAZY).omp_pause_resource_all
+            fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+            _PAUSE = fn
+        except (OSError, AttributeError):     # no libgomp loaded (another OpenMP runtime), or one before OpenMP 5.0
+            pass
+    return _PAUSE
+
+
+def release_workers() -> bool:
+    """Let the calling thread's OpenMP workers exit now instead of spinning until the next parallel
+    region (module docstring). True when released; False where there is nothing to release with
+    (no libgomp loaded, a libgomp without OpenMP 5.0, ``LMCLAIMS_RELEASE_OMP=0``, or inside a
+    parallel region). Results never depend on it: the next region starts its workers again.
+
+    >>> release_workers() in (True, False)
+    True
+    """
+    if os.environ.get("LMCLAIMS_RELEASE_OMP", "1").strip() in ("0", "false", "no", "off"):
+        return False
+    fn = _pause_fn()
+    return bool(fn) and fn(OMP_PAUSE_SOFT) == 0
+
+
+def region_threads() -> int:
+    """Threads for a readout's region: torch's thread count, less the cores other work is running on now
+    (``/proc/loadavg``'s count of running tasks, this thread excluded), at least 1;
+    ``LMCLAIMS_READOUT_THREADS=n`` fixes it. Why: a region's end waits for every thread of its team, and
+    a thread that shares its core with other work loses it for a scheduler slice (milliseconds) in a
+    region of a few: beside one busy loop on 2 cores, the readout's region took 18–22 ms on 2 threads
+    and 12 ms on 1 (4.6 and 7.4 ms idle; SmolLM2's shape, 2026-12-07). Results do not depend on it.
+
+    >>> 1 <= region_threads() <= max(1, torch.get_num_threads())
+    True
+    """
+    fixed = os.environ.get("LMCLAIMS_READOUT_THREADS", "").strip()
+    if fixed:
+        return max(1, int(fixed))
+    want = max(1, torch.get_num_threads())
+    try:
+        running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
+        cores = len(os.sched_getaffinity(0))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return want
+    return threads_beside(want, cores, running)
+
+
+def threads_beside(want: int, cores: int, running: int) -> int:
+    """``want`` threads, at most the ``cores`` not taken by the ``running`` tasks other than this one.
+
+    >>> threads_beside(2, 2, 1), threads_beside(2, 2, 2), threads_beside(8, 16, 5), threads_beside(4, 2, 9)
+    (2, 1, 8, 1)
+    """
+    return max(1, min(want, cores - max(0, running - 1)))
+
+
 def _ptr(a: np.ndarray) -> int:
     return a.ctypes.data
 
@@ -179,7 +258,8 @@ def _ptr(a: np.ndarray) -> int:
 def sums(dense: torch.Tensor, R: int, blocks: list[tuple[int, int]], k: list[float], u: list[float],
          b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(S, U) float64 [J, R] for the J readouts (slopes ``k``, cap factors ``u``, 0 = uncapped, row
-    offsets ``b`` [J, R] float32) over the block-major float32 CPU buffer ``dense``."""
+    offsets ``b`` [J, R] float32) over the block-major float32 CPU buffer ``dense``; then
+    ``release_workers()``."""
     lib = _load()
     if not lib:
         raise RuntimeError(f"native readouts unavailable: {_WHY}")
@@ -196,6 +276,7 @@ def sums(dense: torch.Tensor, R: int, blocks: list[tuple[int, int]], k: list[flo
     U = np.empty((J, R), dtype=np.float64)
     lib.lmclaims_readouts(dense.data_ptr(), R, len(blocks), _ptr(start), _ptr(width), J, _ptr(kk), _ptr(uu),
                           _ptr(bb), _ptr(S), _ptr(U), max(1, torch.get_num_threads()))   # J checked above
+    release_workers()                       # pass 2 is a readout's last region (module docstring)
     return torch.from_numpy(S), torch.from_numpy(U)
 
 
@@ -230,7 +311,8 @@ def nucleus(dense: torch.Tensor, R: int, blocks, rows, k: float, u: float, b: to
             top_p: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mass, count, Σ p ln p) float64 [len(rows)] of the top-p nucleus of the given rows of the
     block-major buffer ``dense`` under one readout (slope ``k``, cap factor ``u``, row offsets ``b``
-    [R] float32, as for :func:`sums`); NaN for a row with NaN or +inf logits. See nucleus_kernel.c."""
+    [R] float32, as for :func:`sums`); NaN for a row with NaN or +inf logits. See nucleus_kernel.c.
+    Then ``release_workers()``."""
     lib = _load()
     if not lib:
         raise RuntimeError(f"native readouts unavailable: {_WHY}")
@@ -247,6 +329,44 @@ def nucleus(dense: torch.Tensor, R: int, blocks, rows, k: float, u: float, b: to
     rc = lib.lmclaims_nucleus(dense.data_ptr(), R, len(blocks), _ptr(start), _ptr(width), rr.size, _ptr(rr),
                               float(k), float(u), _ptr(bb), float(top_p), _ptr(out[0]), _ptr(out[1]),
                               _ptr(out[2]), max(1, torch.get_num_threads()))
+    release_workers()
     if rc != 0:
         raise MemoryError("native nucleus: could not allocate a row buffer")
     return out[0], out[1], out[2]
+
+
+def readout(dense: torch.Tensor, R: int, blocks, K: int, k: list[float], u: list[float], kb: list[float],
+            cap: list[float], top_p: list[float]) -> dict:
+    """A whole readout after the GEMM in ONE parallel region (``fused_kernel.c``): the top-K, the offsets
+    b (from the row maximum, with ``_Shift``'s formulas: slope ``kb``, cap ``cap``, 0 = none), pass 2 of
+    the J readouts (``k``, ``u`` as for :func:`sums`) and, for readout j with ``top_p[j] > 0``, the nucleus
+    of every row whose top-K mass falls short of top_p + ``NUCLEUS_MARGIN``. Returns numpy arrays:
+    top [R, K] float32, b [J, R] float32, S, U [J, R] float64, nucleus [J, 3, R] float64 (mass, count,
+    Σ p ln p; valid where done), done [J, R] bool. Then ``release_workers()``."""
+    lib = _load()
+    if not lib:
+        raise RuntimeError(f"native readouts unavailable: {_WHY}")
+    J = len(k)
+    if not 1 <= J <= MAX_READOUTS or not len(u) == len(kb) == len(cap) == len(top_p) == J:
+        raise ValueError(f"1 to {MAX_READOUTS} readouts, each with k, u, kb, cap and top_p; got {J}")
+    start, width = _blocks(dense, R, blocks)
+    if not 1 <= K <= int(width.sum()):
+        raise ValueError(f"K must lie in [1, {int(width.sum())}], got {K}")
+    if any(not (p == 0.0 or 0.0 < p <= 1.0) for p in top_p):
+        raise ValueError(f"each top_p must be 0 (none) or lie in (0, 1], got {top_p}")
+    f32 = lambda v: np.ascontiguousarray(v, dtype=np.float32)            # noqa: E731
+    f64 = lambda v: np.ascontiguousarray(v, dtype=np.float64)            # noqa: E731
+    kk, uu, kbb, cc, tp = f32(k), f32(u), f64(kb), f64(cap), f64(top_p)
+    release_workers()                       # the GEMM's spinning worker: off the cores before the count
+    threads = region_threads()
+    out = {"top": np.empty((R, K), np.float32), "b": np.empty((J, R), np.float32), "S": np.empty((J, R)),
+           "U": np.empty((J, R)), "nucleus": np.full((J, 3, R), np.nan), "done": np.zeros((J, R), np.uint8)}
+    rc = lib.lmclaims_readout(dense.data_ptr(), R, len(blocks), _ptr(start), _ptr(width), K, J, _ptr(kk), _ptr(uu),
+                              _ptr(kbb), _ptr(cc), _ptr(tp), NUCLEUS_MARGIN, _ptr(out["top"]), _ptr(out["b"]),
+                              _ptr(out["S"]), _ptr(out["U"]), _ptr(out["nucleus"]), _ptr(out["done"]),
+                              threads)
+    release_workers()
+    if rc != 0:
+        raise MemoryError("native readout: could not allocate a row buffer")
+    out["done"] = out["done"].astype(bool)
+    return out

@@ -15,9 +15,6 @@
    sums are exact (double) sums of their elements, so nothing is estimated; when rounding leaves the
    whole row short of top_p * S, the nucleus is the whole row. A row whose S is not finite and
    positive (NaN or +inf logits) gets NaN. */
-#define NBO 16
-#define NB (NBO * 64)
-#define HCOPIES 4
 
 typedef struct {
     layout_t L;
@@ -40,16 +37,16 @@ static inline int32_t bin_of(float a) {                             /* NaN: 0 (S
 
 #define NCH 256         /* elements per chunk of the nucleus passes (e and bins in L1) */
 
-static void nucleus_row(const nucleus_t *jb, int64_t r, float *abuf, float *band, double *hist, double *out) {
-    const float k = jb->k, u = jb->u, b = jb->b[r];
+void lm_nucleus_row(const layout_t *L, int64_t r, float k, float u, float b, double top_p, float *abuf, float *band,
+                    double *hist, double *out) {
     float et[NCH];
     int32_t it[NCH];
     int64_t V = 0;
     double S = 0.0;
     memset(hist, 0, sizeof(double) * NB * HCOPIES);
-    for (int64_t i = 0; i < jb->L.nblocks; i++) {                         /* pass A: a, S and the bin sums */
-        const int64_t n = jb->L.width[i];
-        const float *z = segment(&jb->L, i, r);
+    for (int64_t i = 0; i < L->nblocks; i++) {                         /* pass A: a, S and the bin sums */
+        const int64_t n = L->width[i];
+        const float *z = segment(L, i, r);
         for (int64_t c0 = 0; c0 < n; c0 += NCH) {
             const int64_t m = n - c0 < NCH ? n - c0 : NCH;
             float *ab = abuf + V + c0;
@@ -77,7 +74,7 @@ static void nucleus_row(const nucleus_t *jb, int64_t r, float *abuf, float *band
         out[0] = out[1] = out[2] = NAN;
         return;
     }
-    const double T = jb->top_p * S;
+    const double T = top_p * S;
     double cm = 0.0;
     int32_t g = 0;
     for (; g < NB - 1; g++) {                                           /* bins wholly inside */
@@ -135,7 +132,8 @@ static void *nucleus_worker(void *arg) {
             int64_t h = atomic_fetch_add(&jb->next, 1);
             if (h >= jb->H) break;
             double out[3];
-            nucleus_row(jb, jb->rows[h], abuf, band, hist, out);
+            const int64_t r = jb->rows[h];
+            lm_nucleus_row(&jb->L, r, jb->k, jb->u, jb->b[r], jb->top_p, abuf, band, hist, out);
             jb->mass[h] = out[0];
             jb->count[h] = out[1];
             jb->plogp[h] = out[2];

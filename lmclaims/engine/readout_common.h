@@ -29,6 +29,12 @@ typedef struct {
     const int64_t *start, *width;
 } layout_t;
 
+#define MAXJ 16        /* readouts per call */
+#define GS 32          /* group width of the top-K filter */
+#define NBO 16         /* nucleus bins per octave of a */
+#define NB (NBO * 64)  /* nucleus bins */
+#define HCOPIES 4      /* interleaved copies of the nucleus histogram */
+
 static inline const float *segment(const layout_t *L, int64_t i, int64_t r) {
     return L->dense + L->R * L->start[i] + r * L->width[i];
 }
@@ -109,5 +115,14 @@ static void sort_desc(float *a, int64_t n) {
         a[j] = v;
     }
 }
+
+/* Row functions shared by the kernels (one library; hidden outside it). */
+#define LM_HIDDEN __attribute__((visibility("hidden")))
+LM_HIDDEN void lm_sums_row(const layout_t *L, int64_t r, int64_t J, const float *kk, const float *uu, const float *b_r,
+                           double *S_r, double *U_r);                                 /* readout_kernel.c */
+LM_HIDDEN void lm_topk_row(const layout_t *L, int64_t K, int64_t r, float *gmax, uint32_t *tmp, float *buf,
+                           float *o);                                                  /* readout_kernel.c */
+LM_HIDDEN void lm_nucleus_row(const layout_t *L, int64_t r, float k, float u, float b, double top_p, float *abuf,
+                              float *band, double *hist, double *out);                /* nucleus_kernel.c */
 
 #endif

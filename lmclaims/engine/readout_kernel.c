@@ -16,7 +16,6 @@
 #include "readout_common.h"
 
 #define CHUNK 1024
-#define MAXJ 16
 
 typedef struct {
     layout_t L;
@@ -26,16 +25,18 @@ typedef struct {
     atomic_long next;
 } job_t;
 
-static void one_row(job_t *jb, int64_t r) {
+/* Pass 2 of row r for J readouts: b_r[j] its offsets; S_r[j], U_r[j] its sums. */
+void lm_sums_row(const layout_t *L, int64_t r, int64_t J, const float *kk, const float *uu, const float *b_r,
+                 double *S_r, double *U_r) {
     double Sd[MAXJ], Ud[MAXJ];
-    for (int64_t j = 0; j < jb->J; j++) Sd[j] = Ud[j] = 0.0;
-    for (int64_t i = 0; i < jb->L.nblocks; i++) {
-        const int64_t n = jb->L.width[i];
-        const float *z = segment(&jb->L, i, r);
+    for (int64_t j = 0; j < J; j++) Sd[j] = Ud[j] = 0.0;
+    for (int64_t i = 0; i < L->nblocks; i++) {
+        const int64_t n = L->width[i];
+        const float *z = segment(L, i, r);
         for (int64_t c0 = 0; c0 < n; c0 += CHUNK) {
             const int64_t c1 = c0 + CHUNK < n ? c0 + CHUNK : n;
-            for (int64_t j = 0; j < jb->J; j++) {
-                const float k = jb->k[j], u = jb->u[j], b = jb->b[j * jb->L.R + r];
+            for (int64_t j = 0; j < J; j++) {
+                const float k = kk[j], u = uu[j], b = b_r[j];
                 float s = 0.0f, w = 0.0f;
                 if (u == 0.0f) {
 #pragma omp simd reduction(+ : s, w)
@@ -60,9 +61,21 @@ static void one_row(job_t *jb, int64_t r) {
             }
         }
     }
+    for (int64_t j = 0; j < J; j++) {
+        S_r[j] = Sd[j];
+        U_r[j] = Ud[j];
+    }
+}
+
+static void one_row(job_t *jb, int64_t r) {
+    const int64_t R = jb->L.R;
+    float b_r[MAXJ];
+    double S_r[MAXJ], U_r[MAXJ];
+    for (int64_t j = 0; j < jb->J; j++) b_r[j] = jb->b[j * R + r];
+    lm_sums_row(&jb->L, r, jb->J, jb->k, jb->u, b_r, S_r, U_r);
     for (int64_t j = 0; j < jb->J; j++) {
-        jb->S[j * jb->L.R + r] = Sd[j];
-        jb->U[j * jb->L.R + r] = Ud[j];
+        jb->S[j * R + r] = S_r[j];
+        jb->U[j * R + r] = U_r[j];
     }
 }
 
@@ -148,19 +161,17 @@ static float kth_lower_bound(const float *v, int64_t n, int64_t K, uint32_t *key
     return t == t ? t : -INFINITY;
 }
 
-#define GS 32      /* group width of the top-K filter */
 
 /* One row, given as segments (block i: width[i] contiguous values at dense + R*start[i] + r*width[i]):
    the maxima of groups of GS columns (within a segment); t0 = a lower bound of the K-th largest group
    maximum (kth_lower_bound), so a lower bound of the row's K-th largest value (K groups each hold a
    value >= t0); only groups whose maximum reaches t0 are scanned, their values >= t0 collected and
    cut to the K largest. */
-static void topk_row(const topk_t *jb, int64_t r, float *gmax, uint32_t *tmp, float *buf, float *o) {
-    const int64_t K = jb->K;
+void lm_topk_row(const layout_t *L, int64_t K, int64_t r, float *gmax, uint32_t *tmp, float *buf, float *o) {
     int64_t G = 0;
-    for (int64_t i = 0; i < jb->L.nblocks; i++) {
-        const int64_t n = jb->L.width[i];
-        const float *seg = segment(&jb->L, i, r);
+    for (int64_t i = 0; i < L->nblocks; i++) {
+        const int64_t n = L->width[i];
+        const float *seg = segment(L, i, r);
         for (int64_t c0 = 0; c0 < n; c0 += GS) {
             const int64_t c1 = c0 + GS < n ? c0 + GS : n;
             float mx = -INFINITY;
@@ -171,9 +182,9 @@ static void topk_row(const topk_t *jb, int64_t r, float *gmax, uint32_t *tmp, fl
     }
     const float t0 = G > K ? kth_lower_bound(gmax, G, K, tmp) : -INFINITY;
     int64_t fill = 0, g = 0;
-    for (int64_t i = 0; i < jb->L.nblocks; i++) {
-        const int64_t n = jb->L.width[i];
-        const float *seg = segment(&jb->L, i, r);
+    for (int64_t i = 0; i < L->nblocks; i++) {
+        const int64_t n = L->width[i];
+        const float *seg = segment(L, i, r);
         for (int64_t c0 = 0; c0 < n; c0 += GS, g++) {
             if (!(gmax[g] >= t0)) continue;
             const int64_t c1 = c0 + GS < n ? c0 + GS : n;
@@ -202,7 +213,7 @@ static void *topk_worker(void *arg) {
         for (;;) {
             int64_t r = atomic_fetch_add(&jb->next, 1);
             if (r >= jb->L.R) break;
-            topk_row(jb, r, gmax, tmp, buf, jb->out + r * jb->K);
+            lm_topk_row(&jb->L, jb->K, r, gmax, tmp, buf, jb->out + r * jb->K);
         }
     }
     free(gmax);
@@ -221,4 +232,4 @@ int lmclaims_topk(const float *dense, int64_t R, int64_t nblocks, const int64_t 
     return atomic_load(&jb.failed) ? 3 : 0;
 }
 
-int lmclaims_readouts_abi(void) { return 4; }
+int lmclaims_readouts_abi(void) { return 5; }

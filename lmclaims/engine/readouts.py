@@ -36,7 +36,7 @@ that, on a loaded machine, waits at its barrier for a thread that lost its core 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -56,6 +56,7 @@ class Readout:
     log_s: torch.Tensor        # [R]  ln Σ 2^a  (= log Z − tf(max z))
     entropy: torch.Tensor      # [R]  nats
     top_y: torch.Tensor        # [R, K]  tf(z) − tf(max z) of the K largest logits, descending (nats)
+    shift: "_Shift | None" = field(default=None, repr=False, compare=False)   # the a's of this readout
 
     def top_logprobs(self) -> torch.Tensor:
         """log p of the top-K tokens (nats), [R, K]."""
@@ -76,18 +77,22 @@ class _Shift:
     same constant for every element of a row, dense or top-K, so it cancels.
     """
 
-    def __init__(self, tf: LogitTransform, m: torch.Tensor):
+    def __init__(self, tf: LogitTransform, m: torch.Tensor | None, *, b: torch.Tensor | None = None):
+        """``m`` [R] the row maxima (b from them); or ``b`` given (the compiled readout's, same formula)."""
         self.cap = tf.softcap
-        k = LOG2E / tf.temperature
+        self.kb = k = LOG2E / tf.temperature
         if self.cap is None:
-            self.k = k
-            self.b = (-k * m.double()).float()
+            self.k, self.u = k, 0.0
+            if b is None:
+                b = (-k * m.double()).float()
         else:
             c = float(self.cap)
             self.u = -2.0 * LOG2E / c                                   # s = 1/(1 + 2^(z·u)) = σ(z·2/c)
             self.k = 2.0 * c * k                                        # a = s·k + b
-            ymax = c * torch.tanh(m.double() / c)
-            self.b = (-(c + ymax) * k).float()
+            if b is None:
+                ymax = c * torch.tanh(m.double() / c)
+                b = (-(c + ymax) * k).float()
+        self.b = b
 
     def apply(self, z: torch.Tensor, rows=None, *, out: torch.Tensor | None = None) -> torch.Tensor:
         """``a`` of raw logits ``z`` [r, n] (``rows`` selects the per-row shift; None = all rows);
@@ -110,6 +115,8 @@ class Workspace:
         self.dense = self.tiles = None
         self.blocks: list[tuple[int, int]] = []
         self.R = 0
+        self.top_raw = None
+        self._nuclei: dict = {}          # id(shift) -> (shift, top_p, [3, R] results, [R] done): the compiled readout's
 
     def prepare(self, R: int, V: int, B: int, device, *, tiles: bool = True) -> None:
         if self.dense is None or self.dense.numel() < R * V or self.dense.device != torch.device(device):
@@ -118,6 +125,7 @@ class Workspace:
             self.tiles = torch.empty(3, R * B, device=device)
         self.R = R
         self.blocks = [(s, min(B, V - s)) for s in range(0, V, B)]
+        self._nuclei = {}
 
     def block(self, i: int) -> torch.Tensor:
         s, n = self.blocks[i]
@@ -142,8 +150,19 @@ class Workspace:
         ``native_readouts.nucleus``), or None when the compiled kernel does not run here."""
         if not use_native(self.dense.device):
             return None
-        return native_readouts.nucleus(self.dense, self.R, self.blocks, np.asarray(idx, dtype=np.int64), shift.k,
-                                       0.0 if shift.cap is None else shift.u, shift.b, top_p)
+        idx = np.asarray(idx, dtype=np.int64)
+        pre = self._nuclei.get(id(shift))
+        if pre is None or pre[0] is not shift or pre[1] != top_p:
+            return native_readouts.nucleus(self.dense, self.R, self.blocks, idx, shift.k, shift.u, shift.b, top_p)
+        res, miss = pre[2][:, idx], idx[~pre[3][idx]]          # rows done in the readout's region, the rest now
+        if len(miss):
+            res[:, ~pre[3][idx]] = np.stack(native_readouts.nucleus(self.dense, self.R, self.blocks, miss, shift.k,
+                                                                    shift.u, shift.b, top_p))
+        return res[0], res[1], res[2]
+
+    def keep_nucleus(self, shift: "_Shift", top_p: float, res: np.ndarray, done: np.ndarray) -> None:
+        """Keep the compiled readout's nucleus results [3, R] (rows ``done``) of ``shift`` for ``nucleus``."""
+        self._nuclei[id(shift)] = (shift, top_p, res, done)
 
     def rows(self, idx: torch.Tensor) -> torch.Tensor:
         """Raw logits [len(idx), V] of the given rows of the last call."""
@@ -163,15 +182,19 @@ class Workspace:
 
 def multi_readout(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                   transforms: list[LogitTransform], *, topk: int = DEFAULT_TOPK, block: int | None = None,
-                  workspace: Workspace | None = None) -> tuple[list[Readout], torch.Tensor, Workspace]:
+                  workspace: Workspace | None = None,
+                  top_p: list[float | None] | None = None) -> tuple[list[Readout], torch.Tensor, Workspace]:
     """Readouts of ``transforms`` over the logits ``x @ weightᵀ + bias`` of normed rows ``x`` [R, d].
 
     Returns (one ``Readout`` per transform, the raw top-K logits [R, K] descending, the workspace
     holding the raw dense logits). One GEMM per column block (``block`` columns; None: one block of
     all V columns when the compiled kernel runs, else ``DEFAULT_BLOCK``); nothing of size [R, V]
     besides the workspace's dense buffer. On CPU with the compiled kernel
-    (``lmclaims.engine.native_readouts``) the top-K and pass 2 run there, each as one barrier-free
-    parallel region; otherwise pass 1 also filters the top-K block by block in numpy/torch.
+    (``lmclaims.engine.native_readouts``) everything after the GEMM runs there as ONE barrier-free
+    parallel region (``native_readouts.readout``): the top-K, pass 2 and, for the transforms whose
+    ``top_p`` (one per transform, None = none) is given, the nucleus of the rows whose top-K falls
+    short, kept in the workspace for ``Workspace.nucleus``. Otherwise pass 1 also filters the top-K
+    block by block in numpy/torch, and the nucleus is computed when asked for.
     """
     if x.ndim != 2:
         raise ValueError(f"x must be [rows, d_model], got {tuple(x.shape)}")
@@ -196,9 +219,29 @@ def multi_readout(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
         if not native:
             g = math.gcd(n, _GROUP)
             tk.update(z, z.view(R, g, n // g).amax(dim=1), g, n // g)
+    if native and 1 <= len(transforms) <= native_readouts.MAX_READOUTS:
+        return _readout_native(ws, transforms, k, top_p), torch.from_numpy(ws.top_raw), ws
     top_raw = native_readouts.topk(ws.dense, R, ws.blocks, k) if native else tk.result()
     return _readouts(lambda i: ws.block(i), len(ws.blocks), lambda j, n: ws.tile(j, n), top_raw, transforms,
                      dense=ws.dense, blocks=ws.blocks), top_raw, ws
+
+
+def _readout_native(ws: Workspace, transforms, k: int, top_p) -> list[Readout]:
+    """``multi_readout`` after the GEMM, in the compiled kernel's one region (``native_readouts.readout``)."""
+    tps = list(top_p) if top_p is not None else [None] * len(transforms)
+    if len(tps) != len(transforms):
+        raise ValueError(f"top_p needs one entry per transform ({len(transforms)}), got {len(tps)}")
+    shifts = [_Shift(tf, None, b=torch.empty(0)) for tf in transforms]          # b: from the kernel
+    got = native_readouts.readout(ws.dense, ws.R, ws.blocks, k, [sh.k for sh in shifts], [sh.u for sh in shifts],
+                                  [sh.kb for sh in shifts], [float(sh.cap or 0.0) for sh in shifts],
+                                  [float(tp or 0.0) for tp in tps])
+    ws.top_raw = got["top"]
+    top_raw = torch.from_numpy(got["top"])
+    for j, (sh, tp) in enumerate(zip(shifts, tps)):
+        sh.b = torch.from_numpy(got["b"][j])
+        if tp:
+            ws.keep_nucleus(sh, tp, got["nucleus"][j], got["done"][j])
+    return _finish(shifts, list(torch.from_numpy(got["S"])), list(torch.from_numpy(got["U"])), top_raw)
 
 
 def readouts_of_logits(z: torch.Tensor, top_raw: torch.Tensor, transforms: list[LogitTransform], *,
@@ -265,9 +308,14 @@ def _readouts(block, nblocks: int, tile, top_raw: torch.Tensor, transforms, *, d
         S, U = _sums_native(dense, R, blocks, shifts)
     else:
         S, U = _sums_torch(block, nblocks, tile, shifts, R, m.device)
+    return _finish(shifts, S, U, top_raw)
+
+
+def _finish(shifts, S, U, top_raw: torch.Tensor) -> list[Readout]:
+    """log S, the entropy and the top-K's y of every readout from its S and U₂ (module docstring)."""
     out = []
     for sh, s_, u_ in zip(shifts, S, U):
         log2_s = torch.log2(s_)
         ent = (LN2 * (log2_s - u_ / s_)).clamp_min(0.0)
-        out.append(Readout(log_s=(log2_s * LN2).float(), entropy=ent.float(), top_y=sh.natural(top_raw)))
+        out.append(Readout(log_s=(log2_s * LN2).float(), entropy=ent.float(), top_y=sh.natural(top_raw), shift=sh))
     return out

@@ -162,7 +162,9 @@ class _SetAcc(RowAccumulator):
             # torch path: cache-sized [rows, block] tiles; native path: one GEMM (one parallel region: under
             # load per-block GEMM calls each wait at a barrier for a thread that lost its core)
             block = None if use_native(x.device) else max(1, self.p.dense_elements // x.shape[0])
-            reads, top_raw, ws = multi_readout(x, W, bias, tfs, block=block, workspace=self.ws)
+            reads, top_raw, ws = multi_readout(x, W, bias, tfs, block=block, workspace=self.ws,
+                                               top_p=[self.p.top_p if tag in self.p.top_p_tags else None
+                                                      for tag, _ in self.tfs])
             for (tag, tf), rd in zip(self.tfs, reads):
                 top_p = self.p.top_p if tag in self.p.top_p_tags else None
                 for k, v in _features(rd, tf, top_raw, ws, V, top_p, self.p.topk_mass_k,
@@ -287,7 +289,7 @@ def _features(rd, tf: LogitTransform, top_raw: torch.Tensor, dense: Workspace | 
     if top_p is None:
         return out
     top_lp = rd.top_logprobs()
-    shift = shift_of(tf, top_raw)
+    shift = rd.shift if rd.shift is not None else shift_of(tf, top_raw)
 
     def native(rows):
         return dense.nucleus(rows, shift, top_p)
