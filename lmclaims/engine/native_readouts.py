@@ -1,5 +1,6 @@
-"""The lens readouts' top-K search, pass 2 and top-p nucleus, each as one compiled, barrier-free
-parallel region (``readout_kernel.c``, ``nucleus_kernel.c``, shared helpers in ``readout_common.h``).
+"""The lens readouts' top-K search, pass 2 and top-p nucleus as compiled, barrier-free parallel regions
+(``readout_kernel.c``, ``nucleus_kernel.c``, shared helpers in ``readout_common.h``), and all three in
+ONE region per call (``readout``, ``fused_kernel.c``: what ``multi_readout`` runs on CPU).
 
 Why: in torch pass 2 is ≈ 5 (uncapped) to 9 (capped) elementwise ops per readout per column block,
 each its own OpenMP region with a barrier at its end: ≈ 340 regions per call for the lens set on
@@ -181,7 +182,7 @@ def why_unavailable() -> str:
 
 
 def kernel_id() -> str:
-    """``VERSION`` (``native-v2``) or ``torch``: which readouts run on CPU (part of the lens probes' cache keys)."""
+    """``VERSION`` (``native-v3``) or ``torch``: which readouts run on CPU (part of the lens probes' cache keys)."""
     return VERSION if available() else "torch"
 
 

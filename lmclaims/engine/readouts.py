@@ -28,9 +28,12 @@ kernel's, on CPU).
 
 On CPU, when the compiled kernel is available (``lmclaims.engine.native_readouts``; built on first
 use with the system C compiler, else this torch path runs), the GEMM is one call over all V columns
-and the top-K search and pass 2 each run as ONE barrier-free parallel region in C, rows handed out
-dynamically: the torch pass costs ≈ 5–9 elementwise ops per readout per block, each an OpenMP region
-that, on a loaded machine, waits at its barrier for a thread that lost its core (bench/README.md).
+and everything after it is ONE barrier-free parallel region in C, rows handed out dynamically: per
+row the top-K, the offsets b (``_Shift``'s formulas), pass 2 of every readout and, for the readouts
+given a top_p, the nucleus of the rows whose top-K falls short (``native_readouts.readout``,
+``fused_kernel.c``). The torch pass costs ≈ 5–9 elementwise ops per readout per block, each an OpenMP
+region that, on a loaded machine, waits at its barrier for a thread that lost its core; so did each
+of the kernel's three regions before they became one (bench/README.md).
 """
 
 from __future__ import annotations
@@ -200,6 +203,8 @@ def multi_readout(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
         raise ValueError(f"x must be [rows, d_model], got {tuple(x.shape)}")
     if block is not None and block < 1:
         raise ValueError(f"block must be ≥ 1, got {block}")
+    if top_p is not None and len(top_p) != len(transforms):
+        raise ValueError(f"top_p needs one entry per transform ({len(transforms)}), got {len(top_p)}")
     R, V = x.shape[0], weight.shape[0]
     k = min(topk, V)
     x = x.float()
@@ -229,8 +234,6 @@ def multi_readout(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
 def _readout_native(ws: Workspace, transforms, k: int, top_p) -> list[Readout]:
     """``multi_readout`` after the GEMM, in the compiled kernel's one region (``native_readouts.readout``)."""
     tps = list(top_p) if top_p is not None else [None] * len(transforms)
-    if len(tps) != len(transforms):
-        raise ValueError(f"top_p needs one entry per transform ({len(transforms)}), got {len(tps)}")
     shifts = [_Shift(tf, None, b=torch.empty(0)) for tf in transforms]          # b: from the kernel
     got = native_readouts.readout(ws.dense, ws.R, ws.blocks, k, [sh.k for sh in shifts], [sh.u for sh in shifts],
                                   [sh.kb for sh in shifts], [float(sh.cap or 0.0) for sh in shifts],

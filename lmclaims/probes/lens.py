@@ -60,6 +60,7 @@ class LensGeometry(Probe):
                               # 5 (2026-12-07): cap's σ via exp2 + reciprocal (rounding); nucleus by levels (same)
                               # params carry ``readout_kernel`` (native-v1 / torch: rounding) from 2026-12-07;
                               # native-v2 (2026-12-07): compiled nucleus, degree-6 exp2 (rounding)
+                              # native-v3 (2026-12-07): one region (top-K, b, pass 2, nucleus); same numbers
     positions_per_text: int | None = 16
     temperature: float = 1.0
     softcap: float | None = None        # an extra cap applied on top (the softcap control)
