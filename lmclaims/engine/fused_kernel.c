@@ -67,11 +67,8 @@ static void fused_row(fused_t *jb, int64_t r, float *gmax, uint32_t *tmp, float 
 
 static void *fused_worker(void *arg) {
     fused_t *jb = (fused_t *)arg;
-    int64_t G = 0, V = 0;
-    for (int64_t i = 0; i < jb->L.nblocks; i++) {
-        G += (jb->L.width[i] + GS - 1) / GS;
-        V += jb->L.width[i];
-    }
+    int64_t V, G;
+    layout_sizes(&jb->L, &V, &G);
     float *gmax = malloc(sizeof(float) * G), *buf = malloc(sizeof(float) * V);
     uint32_t *tmp = malloc(sizeof(uint32_t) * G);
     float *abuf = jb->nucleus ? malloc(sizeof(float) * V) : NULL;

@@ -121,8 +121,8 @@ void lm_nucleus_row(const layout_t *L, int64_t r, float k, float u, float b, dou
 
 static void *nucleus_worker(void *arg) {
     nucleus_t *jb = (nucleus_t *)arg;
-    int64_t V = 0;
-    for (int64_t i = 0; i < jb->L.nblocks; i++) V += jb->L.width[i];
+    int64_t V, G;
+    layout_sizes(&jb->L, &V, &G);
     float *abuf = malloc(sizeof(float) * V), *band = malloc(sizeof(float) * V);
     double *hist = malloc(sizeof(double) * NB * HCOPIES);
     if (!abuf || !band || !hist) {

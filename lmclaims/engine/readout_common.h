@@ -39,6 +39,15 @@ static inline const float *segment(const layout_t *L, int64_t i, int64_t r) {
     return L->dense + L->R * L->start[i] + r * L->width[i];
 }
 
+/* The row's total width V and its number of top-K filter groups (GS columns, within a block). */
+static inline void layout_sizes(const layout_t *L, int64_t *V, int64_t *G) {
+    *V = *G = 0;
+    for (int64_t i = 0; i < L->nblocks; i++) {
+        *V += L->width[i];
+        *G += (L->width[i] + GS - 1) / GS;
+    }
+}
+
 static inline float exp2_approx(float x) {
     x = x < -127.0f ? -127.0f : x;
     x = x > 128.0f ? 128.0f : x;

@@ -200,11 +200,8 @@ void lm_topk_row(const layout_t *L, int64_t K, int64_t r, float *gmax, uint32_t 
 
 static void *topk_worker(void *arg) {
     topk_t *jb = (topk_t *)arg;
-    int64_t G = 0, V = 0;
-    for (int64_t i = 0; i < jb->L.nblocks; i++) {
-        G += (jb->L.width[i] + GS - 1) / GS;
-        V += jb->L.width[i];
-    }
+    int64_t V, G;
+    layout_sizes(&jb->L, &V, &G);
     float *gmax = malloc(sizeof(float) * G), *buf = malloc(sizeof(float) * V);
     uint32_t *tmp = malloc(sizeof(uint32_t) * G);
     if (!gmax || !tmp || !buf) {
