@@ -210,7 +210,7 @@ def multi_readout(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     x = x.float()
     ws = workspace if workspace is not None else Workspace()
     bias_f = bias.float() if bias is not None else None
-    native = use_native(x.device)          # top-K and pass 2 in the compiled kernel: two regions, no barriers
+    native = use_native(x.device)          # after the GEMM: the compiled kernel, one region (_readout_native)
     tk = None if native else (_TopKNumpy if x.device.type == "cpu" else _TopK)(R, k, x.device)
     B = min(block if block is not None else (V if native else DEFAULT_BLOCK), V)
     ws.prepare(R, V, B, x.device, tiles=not native or len(transforms) > native_readouts.MAX_READOUTS)
