@@ -124,10 +124,11 @@ def test_input_checks(native):
 
 
 def test_release_lets_the_openmp_workers_exit(native, monkeypatch):
+    threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         a = torch.randn(400, 400)
-        torch.mm(a, a)                                                  # a parallel region: a worker exists
+        torch.randn(1 << 21).exp_()                                     # an OpenMP region of torch: a worker exists
         before = len(os.listdir("/proc/self/task"))
         if not N.release_workers():
             pytest.skip("no libgomp with omp_pause_resource_all in this process")
@@ -136,7 +137,7 @@ def test_release_lets_the_openmp_workers_exit(native, monkeypatch):
         monkeypatch.setenv("LMCLAIMS_RELEASE_OMP", "0")
         assert N.release_workers() is False
     finally:
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        torch.set_num_threads(threads)
 
 
 def test_threads_beside_other_load():
