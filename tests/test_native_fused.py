@@ -140,6 +140,12 @@ def test_release_lets_the_openmp_workers_exit(native, monkeypatch):
         torch.set_num_threads(threads)
 
 
+def test_bad_thread_count_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("LMCLAIMS_READOUT_THREADS", "two")
+    with pytest.raises(ValueError, match="positive integer"):
+        N.region_threads()
+
+
 def test_threads_beside_other_load():
     assert N.threads_beside(2, 2, 1) == 2                               # only this thread running: all cores
     assert N.threads_beside(2, 2, 2) == 1                               # one other task: one core left

@@ -77,6 +77,10 @@ _PAUSE: object = None        # None: not looked up yet; False: none; else libgom
 OMP_PAUSE_SOFT = 1           # omp_pause_resource_t (OpenMP 5.0 §3.2.43)
 
 
+def _switched_off(var: str) -> bool:
+    return os.environ.get(var, "1").strip().lower() in ("0", "false", "no", "off")
+
+
 def _cpu_flags() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -124,7 +128,7 @@ def _load():
     if _LIB is not None:
         return _LIB
     _LIB = False
-    if os.environ.get("LMCLAIMS_NATIVE", "1").strip() in ("0", "false", "no", "off"):
+    if _switched_off("LMCLAIMS_NATIVE"):
         _WHY = "disabled by LMCLAIMS_NATIVE=0"
         return _LIB
     cc = _compiler()
@@ -214,7 +218,7 @@ def release_workers() -> bool:
     >>> release_workers() in (True, False)
     True
     """
-    if os.environ.get("LMCLAIMS_RELEASE_OMP", "1").strip() in ("0", "false", "no", "off"):
+    if _switched_off("LMCLAIMS_RELEASE_OMP"):
         return False
     fn = _pause_fn()
     return bool(fn) and fn(OMP_PAUSE_SOFT) == 0
@@ -233,7 +237,9 @@ def region_threads() -> int:
     """
     fixed = os.environ.get("LMCLAIMS_READOUT_THREADS", "").strip()
     if fixed:
-        return max(1, int(fixed))
+        if not fixed.isdigit() or int(fixed) < 1:
+            raise ValueError(f"LMCLAIMS_READOUT_THREADS must be a positive integer, got {fixed!r}")
+        return int(fixed)
     want = max(1, torch.get_num_threads())
     try:
         running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])

@@ -1,5 +1,6 @@
-/* Shared by readout_kernel.c and nucleus_kernel.c (lmclaims/engine/native_readouts.py builds both into one
-   library): the buffer layout, the float exp2 of the readouts, the thread launcher, the descending sort.
+/* Shared by readout_kernel.c, nucleus_kernel.c and fused_kernel.c (lmclaims/engine/native_readouts.py builds
+   them into one library): the buffer layout, the float exp2 of the readouts, the thread launcher, the
+   descending sort, and the row functions the fused region calls.
 
    2^x is computed as 2^round(x) * P(f), f = x - round(x) in [-1/2, 1/2], P a degree-6 near-minimax
    polynomial of 2^f (relative error < 7e-9, below float rounding; fitted by reweighted least squares

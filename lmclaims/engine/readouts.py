@@ -118,7 +118,6 @@ class Workspace:
         self.dense = self.tiles = None
         self.blocks: list[tuple[int, int]] = []
         self.R = 0
-        self.top_raw = None
         self._nuclei: dict = {}          # id(shift) -> (shift, top_p, [3, R] results, [R] done): the compiled readout's
 
     def prepare(self, R: int, V: int, B: int, device, *, tiles: bool = True) -> None:
@@ -225,26 +224,27 @@ def multi_readout(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
             g = math.gcd(n, _GROUP)
             tk.update(z, z.view(R, g, n // g).amax(dim=1), g, n // g)
     if native and 1 <= len(transforms) <= native_readouts.MAX_READOUTS:
-        return _readout_native(ws, transforms, k, top_p), torch.from_numpy(ws.top_raw), ws
+        reads, top_raw = _readout_native(ws, transforms, k, top_p)
+        return reads, top_raw, ws
     top_raw = native_readouts.topk(ws.dense, R, ws.blocks, k) if native else tk.result()
     return _readouts(lambda i: ws.block(i), len(ws.blocks), lambda j, n: ws.tile(j, n), top_raw, transforms,
                      dense=ws.dense, blocks=ws.blocks), top_raw, ws
 
 
-def _readout_native(ws: Workspace, transforms, k: int, top_p) -> list[Readout]:
-    """``multi_readout`` after the GEMM, in the compiled kernel's one region (``native_readouts.readout``)."""
+def _readout_native(ws: Workspace, transforms, k: int, top_p) -> tuple[list[Readout], torch.Tensor]:
+    """``multi_readout`` after the GEMM, in the compiled kernel's one region (``native_readouts.readout``):
+    the readouts and the raw top-K."""
     tps = list(top_p) if top_p is not None else [None] * len(transforms)
     shifts = [_Shift(tf, None, b=torch.empty(0)) for tf in transforms]          # b: from the kernel
     got = native_readouts.readout(ws.dense, ws.R, ws.blocks, k, [sh.k for sh in shifts], [sh.u for sh in shifts],
                                   [sh.kb for sh in shifts], [float(sh.cap or 0.0) for sh in shifts],
                                   [float(tp or 0.0) for tp in tps])
-    ws.top_raw = got["top"]
     top_raw = torch.from_numpy(got["top"])
     for j, (sh, tp) in enumerate(zip(shifts, tps)):
         sh.b = torch.from_numpy(got["b"][j])
         if tp:
             ws.keep_nucleus(sh, tp, got["nucleus"][j], got["done"][j])
-    return _finish(shifts, list(torch.from_numpy(got["S"])), list(torch.from_numpy(got["U"])), top_raw)
+    return _finish(shifts, list(torch.from_numpy(got["S"])), list(torch.from_numpy(got["U"])), top_raw), top_raw
 
 
 def readouts_of_logits(z: torch.Tensor, top_raw: torch.Tensor, transforms: list[LogitTransform], *,

@@ -140,6 +140,7 @@ class _SetAcc(RowAccumulator):
         for tag, temp, cap in probe.readouts:
             caps = [c for c in (native, cap) if c]
             self.tfs.append((tag, LogitTransform(temperature=float(temp), softcap=min(caps) if caps else None)))
+        self.top_ps = [probe.top_p if tag in probe.top_p_tags else None for tag, _ in self.tfs]
         self.ws = Workspace()                   # the kernel's buffers, reused across batches
 
     def update(self, batch):
@@ -163,11 +164,8 @@ class _SetAcc(RowAccumulator):
             # torch path: cache-sized [rows, block] tiles; native path: one GEMM (one parallel region: under
             # load per-block GEMM calls each wait at a barrier for a thread that lost its core)
             block = None if use_native(x.device) else max(1, self.p.dense_elements // x.shape[0])
-            reads, top_raw, ws = multi_readout(x, W, bias, tfs, block=block, workspace=self.ws,
-                                               top_p=[self.p.top_p if tag in self.p.top_p_tags else None
-                                                      for tag, _ in self.tfs])
-            for (tag, tf), rd in zip(self.tfs, reads):
-                top_p = self.p.top_p if tag in self.p.top_p_tags else None
+            reads, top_raw, ws = multi_readout(x, W, bias, tfs, block=block, workspace=self.ws, top_p=self.top_ps)
+            for (tag, tf), top_p, rd in zip(self.tfs, self.top_ps, reads):
                 for k, v in _features(rd, tf, top_raw, ws, V, top_p, self.p.topk_mass_k,
                                       self.p.threshold).items():
                     feats.setdefault(f"{tag}/{k}", []).append(v)
